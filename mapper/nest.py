@@ -162,135 +162,153 @@ def _axis_matrix(problem: Problem, ds: DataSpace) -> np.ndarray:
 
 # ---- the analysis -------------------------------------------------------------------------
 
-def analyze(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
-    """Access counts for every mapping of ``batch`` (docs/nest_analysis.md semantics)."""
+@dataclass
+class _Loops:
+    """Loop-nest arrays shared by every data space of a batch.
+
+    Temporal slots are level-major, outer to inner within a level: slot ``j`` of level ``j // D``.
+    """
+
+    t_dim: np.ndarray       # [B, L*D] problem dimension of each temporal slot
+    t_bound: np.ndarray     # [B, L*D]
+    t_stride: np.ndarray    # [B, L*D] problem-space step of one iteration of the slot's loop
+    t_count: np.ndarray     # [B, L*D] times the slot's loop increments over the whole nest
+    s_stride: np.ndarray    # [B, L, D] step of each spatial loop
+    SP: np.ndarray          # [B, L, D] spatial factors
+    used: np.ndarray        # [B, L+1] used instances per level (last: compute units)
+    compute_steps: np.ndarray  # [B]
+
+
+def _loops(batch: MappingBatch) -> _Loops:
     B, L, D = batch.temporal.shape
     T, SP = batch.temporal, batch.spatial
-    names = problem.dataspace_names
-
-    # Loop slots, outer to inner: level i temporal (its permutation), then level i spatial (dim order).
     t_dim = batch.permutation
     t_bound = np.take_along_axis(T, t_dim, axis=2)
-    s_dim = np.broadcast_to(np.arange(D, dtype=I64), (B, L, D))
-    slot_dim = np.concatenate([t_dim, s_dim], axis=2).reshape(B, 2 * L * D)
-    slot_bound = np.concatenate([t_bound, SP], axis=2).reshape(B, 2 * L * D)
-    slot_level = np.repeat(np.arange(L), 2 * D)
-    slot_spatial = np.tile(np.r_[np.zeros(D, bool), np.ones(D, bool)], L)
-    onehot = slot_dim[:, :, None] == np.arange(D)[None, None, :]  # [B, S, D]
-
-    # Stride of a slot = product of the bounds of inner slots over the same dimension.
+    # Nest order: level i temporal slots then level i spatial slots (one per dim).
+    slot_dim = np.concatenate([t_dim, np.broadcast_to(np.arange(D, dtype=I64), (B, L, D))], axis=2).reshape(B, -1)
+    slot_bound = np.concatenate([t_bound, SP], axis=2).reshape(B, -1)
+    onehot = slot_dim[:, :, None] == np.arange(D)[None, None, :]
     per_dim = np.where(onehot, slot_bound[:, :, None], 1)
     suffix = np.flip(np.cumprod(np.flip(per_dim, 1), axis=1), 1)
     inner = np.concatenate([suffix[:, 1:], np.ones((B, 1, D), I64)], axis=1)
-    stride = np.take_along_axis(inner, slot_dim[:, :, None], axis=2)[:, :, 0]  # [B, S]
+    stride = np.take_along_axis(inner, slot_dim[:, :, None], axis=2)[:, :, 0].reshape(B, L, 2 * D)
+    t_bound = t_bound.reshape(B, L * D)
+    outer = np.concatenate([np.ones((B, 1), I64), np.cumprod(t_bound, axis=1)[:, :-1]], axis=1)
+    used = np.ones((B, L + 1), I64)
+    used[:, 1:] = np.cumprod(SP.prod(axis=2), axis=1)
+    return _Loops(
+        t_dim=t_dim.reshape(B, L * D), t_bound=t_bound, t_stride=stride[:, :, :D].reshape(B, L * D),
+        t_count=outer * (t_bound - 1), s_stride=stride[:, :, D:], SP=SP, used=used,
+        compute_steps=T.prod(axis=(1, 2)),
+    )
 
-    # Problem extents of each level's tile: product of factors at that level and inside it.
-    per_level = T * SP
+
+def analyze(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
+    """Access counts for every mapping of ``batch`` (docs/nest_analysis.md semantics)."""
+    B, L, D = batch.temporal.shape
+    names = problem.dataspace_names
+    loops = _loops(batch)
+    per_level = batch.temporal * loops.SP
     ext = np.ones((B, L + 1, D), I64)
     ext[:, :L] = np.flip(np.cumprod(np.flip(per_level, 1), axis=1), 1)
 
-    used = np.ones((B, L + 1), I64)
-    used[:, 1:] = np.cumprod(SP.prod(axis=2), axis=1)
-    compute_steps = T.prod(axis=(1, 2))
-
     kept = np.array([[ds in batch.keep[i] for ds in names] for i in range(L)], bool)
     shape = (B, L, len(names))
-    reads, fills, updates = np.zeros(shape, I64), np.zeros(shape, I64), np.zeros(shape, I64)
-    tile = np.zeros(shape, I64)
+    counts = {k: np.zeros(shape, I64) for k in ("reads", "fills", "updates", "tile")}
     multicast, reduction = np.ones(shape), np.ones(shape)
 
     for di, ds in enumerate(problem.dataspaces):
         A = _axis_matrix(problem, ds)
-        e_axes = (ext - 1) @ A.T + 1  # [B, L+1, AX]
         keepers = [i for i in range(L) if kept[i, di]]
         if not keepers or keepers[0] != 0:
             raise InputError("<mapping>", f"{arch.levels[0].name}.keep", f"the outermost level must keep {ds.name}")
-        for i in keepers:
-            tile[:, i, di] = e_axes[:, i].prod(axis=1)
+        e_axes = (ext - 1) @ A.T + 1  # [B, L+1, AX] tile extent per tensor axis
+        counts["tile"][:, keepers, di] = e_axes[:, keepers].prod(axis=2)
+        coef = A.T[loops.t_dim]  # [B, L*D, AX] coefficient of each temporal slot's dim per axis
+        step = coef * loops.t_stride[:, :, None]
+        reset = step * (loops.t_bound - 1)[:, :, None]
+        reset_prefix = np.concatenate([np.zeros((B, 1, A.shape[0]), I64), np.cumsum(reset, axis=1)], axis=1)
         for p, c in zip(keepers, keepers[1:] + [L]):
-            _analyze_pair(
-                p, c, di, ds, A, e_axes, slot_dim, slot_bound, slot_level, slot_spatial, onehot, stride,
-                SP, used, compute_steps, reads, fills, updates, multicast, reduction,
-            )
-    return NestCounts(names, kept, reads, fills, updates, tile, used, multicast, reduction, compute_steps, problem.macs)
+            pair = _pair_counts(p, c, ds, A, e_axes, loops, step, reset_prefix)
+            _accumulate(p, c, di, ds, pair, loops, counts, multicast, reduction)
+    return NestCounts(names, kept, counts["reads"], counts["fills"], counts["updates"], counts["tile"],
+                      loops.used, multicast, reduction, loops.compute_steps, problem.macs)
 
 
-def _analyze_pair(
-    p: int, c: int, di: int, ds: DataSpace, A: np.ndarray, e_axes: np.ndarray,
-    slot_dim: np.ndarray, slot_bound: np.ndarray, slot_level: np.ndarray, slot_spatial: np.ndarray,
-    onehot: np.ndarray, stride: np.ndarray, SP: np.ndarray, used: np.ndarray, compute_steps: np.ndarray,
-    reads: np.ndarray, fills: np.ndarray, updates: np.ndarray, multicast: np.ndarray, reduction: np.ndarray,
-) -> None:
-    """Accumulate the counts between parent level ``p`` and its children at ``c`` (c == levels: compute)."""
-    B = slot_dim.shape[0]
-    L, D = SP.shape[1], SP.shape[2]
+@dataclass
+class _Pair:
+    """Per-instance results between a parent level and its children for one data space."""
+
+    child_in: np.ndarray      # [B] points arriving at one child over the run
+    parent_in: np.ndarray     # [B] sum over steps of |union over children of arrivals| (per parent instance)
+    first_child: np.ndarray   # [B] distinct points ever held by one child (read-write only)
+    first_union: np.ndarray   # [B] distinct points ever held by the children of one parent (read-write only)
+
+
+def _pair_counts(p: int, c: int, ds: DataSpace, A: np.ndarray, e_axes: np.ndarray, loops: _Loops,
+                 step: np.ndarray, reset_prefix: np.ndarray) -> _Pair:
+    """Arrivals at the children (level ``c``, or compute when c == levels) of parent ``p``."""
+    B = step.shape[0]
+    L, D = loops.SP.shape[1], loops.SP.shape[2]
     n_axes = A.shape[0]
-    is_compute = c == L
     dims_of_axis = [np.nonzero(A[ax])[0] for ax in range(n_axes)]
-
-    # Spatial offsets between p and c, per tensor axis: one progression per (level, dim).
-    spatial_prog: list[list[tuple[np.ndarray, np.ndarray]]] = []
-    for ax in range(n_axes):
-        progs = []
-        for lvl in range(p, c):
-            for d in dims_of_axis[ax]:
-                s = lvl * 2 * D + D + d
-                progs.append((SP[:, lvl, d], stride[:, s] * A[ax, d]))
-        spatial_prog.append(progs)
-
-    # Temporal slots above c: the steps every child instance walks through.
-    tmask = (~slot_spatial) & (slot_level < c)
-    t_bounds = np.where(tmask[None, :], slot_bound, 1)  # [B, S]
-
-    if is_compute:
-        # Compute units hold nothing: each step needs the unit's single point anew.
+    # Sibling offsets per tensor axis: one progression per spatial loop between p and c.
+    spatial = [[(loops.SP[:, lvl, d], loops.s_stride[:, lvl, d] * A[ax, d]) for lvl in range(p, c) for d in dims_of_axis[ax]]
+               for ax in range(n_axes)]
+    n = c * D  # temporal slots above the children
+    if c == L:
+        # Compute units hold nothing: every step needs each unit's single point anew.
         e = np.ones((B, n_axes), I64)
-        per_child_in = compute_steps
-        U = np.stack([_union_length(e[:, ax], spatial_prog[ax]) for ax in range(n_axes)], axis=1)
-        parent_in = compute_steps * U.prod(axis=1)
+        child_in = loops.compute_steps
+        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
+        parent_in = child_in * U.prod(axis=1)
     else:
         e = e_axes[:, c]
-        tile_c = e.prod(axis=1)
-        outer = np.concatenate([np.ones((B, 1), I64), np.cumprod(t_bounds, axis=1)[:, :-1]], axis=1)
-        count = outer * (t_bounds - 1)  # times each slot's loop increments
-        reset = np.where(tmask[None, :, None] & onehot, ((slot_bound - 1) * stride)[:, :, None], 0)
-        after = np.flip(np.cumsum(np.flip(reset, 1), axis=1), 1)
-        after = np.concatenate([after[:, 1:], np.zeros((B, 1, D), I64)], axis=1)
-        shift = onehot * stride[:, :, None] - after  # [B, S, D] problem-space shift
-        shift_ax = np.abs(shift @ A.T)  # [B, S, AX]
-        overlap = np.clip(e[:, None, :] - shift_ax, 0, None).prod(axis=2)
-        per_child_in = tile_c + (count * (tile_c[:, None] - overlap)).sum(axis=1)
-        U = np.stack([_union_length(e[:, ax], spatial_prog[ax]) for ax in range(n_axes)], axis=1)
-        newlen = np.minimum(shift_ax, e[:, None, :])
-        V = np.stack([_union_length(newlen[:, :, ax], spatial_prog[ax]) for ax in range(n_axes)], axis=2)
+        tile = e.prod(axis=1)
+        # Tile shift when slot j increments: its own step minus the resets of the slots inside it.
+        shift = np.abs(step[:, :n] - (reset_prefix[:, n][:, None, :] - reset_prefix[:, 1:n + 1]))
+        count = loops.t_count[:, :n]
+        overlap = np.maximum(e[:, None, :] - shift, 0).prod(axis=2)
+        child_in = tile + (count * (tile[:, None] - overlap)).sum(axis=1)
+        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
+        new_len = np.minimum(shift, e[:, None, :])
+        V = np.stack([_union_length(new_len[:, :, ax], spatial[ax]) for ax in range(n_axes)], axis=2)
         U_all = U.prod(axis=1)
-        per_step_union = U_all[:, None] - (U[:, None, :] - V).prod(axis=2)
-        parent_in = U_all + (count * per_step_union).sum(axis=1)
-
-    children_per_parent = used[:, c] // used[:, p]
+        parent_in = U_all + (count * (U_all[:, None] - (U[:, None, :] - V).prod(axis=2))).sum(axis=1)
+    first_child = first_union = np.zeros(B, I64)
     if ds.read_write:
-        # Distinct points ever held: by one child (its first arrivals), and by all children of a parent.
-        t_count_ax = np.ones((B, n_axes), I64)
+        # Unit-coefficient single-dimension axes: the boxes of distinct loop indices are disjoint,
+        # so distinct points = tile extent x number of distinct offsets per axis.
+        t_count = np.ones((B, n_axes), I64)
+        s_count = np.ones((B, n_axes), I64)
         for ax in range(n_axes):
             if len(dims_of_axis[ax]) != 1 or A[ax, dims_of_axis[ax][0]] != 1:
                 raise InputError("<problem>", f"data_spaces.{ds.name}",
                                  "read-write data spaces need one unit-coefficient dimension per axis")
             d = dims_of_axis[ax][0]
-            t_count_ax[:, ax] = np.where(tmask[None, :] & (slot_dim == d), slot_bound, 1).prod(axis=1)
-        s_count_ax = np.stack(
-            [np.prod([f for f, _ in spatial_prog[ax]], axis=0) if spatial_prog[ax] else np.ones(B, I64) for ax in range(n_axes)],
-            axis=1,
-        )
-        first_child = (e * t_count_ax).prod(axis=1)
-        first_union = (e * t_count_ax * s_count_ax).prod(axis=1)
-        updates[:, p, di] += parent_in * used[:, p]
-        reads[:, p, di] += (parent_in - first_union) * used[:, p]
-        reduction[:, p, di] = (per_child_in * children_per_parent) / np.maximum(parent_in, 1)
-        if not is_compute:
-            fills[:, c, di] += (per_child_in - first_child) * used[:, c]
-            reads[:, c, di] += per_child_in * used[:, c]  # drain: every outgoing point is read to go up
+            t_count[:, ax] = np.where(loops.t_dim[:, :n] == d, loops.t_bound[:, :n], 1).prod(axis=1)
+            for f, _ in spatial[ax]:
+                s_count[:, ax] *= f
+        first_child = (e * t_count).prod(axis=1)
+        first_union = (e * t_count * s_count).prod(axis=1)
+    return _Pair(child_in, parent_in, first_child, first_union)
+
+
+def _accumulate(p: int, c: int, di: int, ds: DataSpace, pair: _Pair, loops: _Loops,
+                counts: dict[str, np.ndarray], multicast: np.ndarray, reduction: np.ndarray) -> None:
+    """Add one parent/children pair's counts to the level totals (docs/nest_analysis.md rules)."""
+    L = loops.SP.shape[1]
+    used_p, used_c = loops.used[:, p], loops.used[:, c]
+    fan = (pair.child_in * (used_c // used_p)) / np.maximum(pair.parent_in, 1)
+    if ds.read_write:
+        counts["updates"][:, p, di] += pair.parent_in * used_p
+        counts["reads"][:, p, di] += (pair.parent_in - pair.first_union) * used_p
+        reduction[:, p, di] = fan
+        if c < L:
+            counts["fills"][:, c, di] += (pair.child_in - pair.first_child) * used_c
+            counts["reads"][:, c, di] += pair.child_in * used_c  # drain: each outgoing point is read to go up
     else:
-        reads[:, p, di] += parent_in * used[:, p]
-        multicast[:, p, di] = (per_child_in * children_per_parent) / np.maximum(parent_in, 1)
-        if not is_compute:
-            fills[:, c, di] += per_child_in * used[:, c]
+        counts["reads"][:, p, di] += pair.parent_in * used_p
+        multicast[:, p, di] = fan
+        if c < L:
+            counts["fills"][:, c, di] += pair.child_in * used_c
