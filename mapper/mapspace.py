@@ -1,0 +1,277 @@
+"""The mapspace of one (problem, arch, constraints): factorizations x permutations x spatial
+splits x keep/bypass.
+
+Factor *slots* per dimension: one temporal slot per storage level, plus an X and a Y
+spatial slot per level whose fanout has X or Y > 1. A dimension's bound is split over its
+slots as an ordered factorization (perfect factors), or over a padded bound when imperfect
+factorization is enabled.
+
+Equivalent permutations are pruned exactly: loops of bound 1 are not ordered, and a
+level's temporal order is irrelevant when no data space is kept at any level below it (its
+loops then sit above compute units only, whose counts do not depend on loop order).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+
+from mapper.arch import Arch
+from mapper.constraints import Constraints, LevelConstraints
+from mapper.nest import MappingBatch
+from workloads.problem import Problem
+from workloads.yamlio import InputError
+
+I64 = np.int64
+
+
+@lru_cache(maxsize=4096)
+def ordered_factorizations(n: int, k: int) -> tuple[tuple[int, ...], ...]:
+    """All k-tuples of positive integers whose product is n."""
+    if k == 1:
+        return ((n,),)
+    out = []
+    for f in range(1, n + 1):
+        if n % f == 0:
+            out.extend((f,) + rest for rest in ordered_factorizations(n // f, k - 1))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A factor slot: level index and kind ``t`` (temporal), ``x`` or ``y`` (spatial)."""
+
+    level: int
+    kind: str
+
+
+class Mapspace:
+    """Enumerates and samples valid mappings (up to capacity, which evaluation checks)."""
+
+    def __init__(self, problem: Problem, arch: Arch, constraints: Constraints | None = None, imperfect: bool = False):
+        self.problem, self.arch = problem, arch
+        self.constraints = constraints or Constraints.none(arch)
+        self.imperfect = imperfect
+        self.L, self.D = len(arch.levels), len(problem.dims)
+        self.slots: list[Slot] = []
+        for i in range(self.L):
+            self.slots.append(Slot(i, "t"))
+            fx, fy = arch.fanout(i)
+            if fx > 1:
+                self.slots.append(Slot(i, "x"))
+            if fy > 1:
+                self.slots.append(Slot(i, "y"))
+        self.dim_tuples = [self._dim_tuples(k, d) for k, d in enumerate(problem.dims)]
+        self.keep_patterns = self._keep_patterns()
+
+    # ---- factor tuples per dimension -----------------------------------------------------
+    def padded_bounds(self, bound: int) -> list[int]:
+        """Bounds a dimension may be padded to (just ``bound`` unless imperfect factors are on)."""
+        if not self.imperfect or bound <= 2:
+            return [bound]
+        # Round up to multiples of each fanout size (and powers of two) within 12.5% padding.
+        candidates = {bound}
+        sizes = {f for i in range(self.L) for f in self.arch.fanout(i) if f > 1} | {2 ** k for k in range(1, 11)}
+        for s in sizes:
+            padded = math.ceil(bound / s) * s
+            if padded <= bound * 1.125:
+                candidates.add(padded)
+        return sorted(candidates)
+
+    def _dim_tuples(self, k: int, dim: str) -> np.ndarray:
+        """[n, slots] allowed factor tuples of one dimension (constraints and fanouts applied)."""
+        rows = []
+        for bound in self.padded_bounds(self.problem.bounds[dim]):
+            for tup in ordered_factorizations(bound, len(self.slots)):
+                if all(self._slot_allows(s, dim, f) for s, f in zip(self.slots, tup)):
+                    rows.append(tup)
+        if not rows:
+            raise InputError("<constraints>", f"factors.{dim}", f"no factorization of {dim}={self.problem.bounds[dim]} satisfies the constraints and fanouts")
+        return np.array(rows, I64)
+
+    def _slot_allows(self, slot: Slot, dim: str, f: int) -> bool:
+        lc: LevelConstraints = self.constraints.levels[slot.level]
+        if slot.kind == "t":
+            bound = lc.temporal.get(dim)
+            return bound is None or bound.allows(f)
+        fx, fy = self.arch.fanout(slot.level)
+        if f > (fx if slot.kind == "x" else fy):
+            return False
+        allowed = lc.x_dims if slot.kind == "x" else lc.y_dims
+        if allowed is not None and f > 1 and dim not in allowed:
+            return False
+        bound = lc.spatial.get(dim)
+        if bound is None:
+            return True
+        if bound.op == "=":
+            # A spatial '=' applies to the level's total (X*Y); checked on combinations.
+            return f <= bound.value
+        return bound.op == ">=" or bound.allows(f)
+
+    # ---- keep / bypass --------------------------------------------------------------------
+    def _keep_patterns(self) -> list[tuple[frozenset[str], ...]]:
+        names = self.problem.dataspace_names
+        per_level: list[list[frozenset[str]]] = []
+        for i, lc in enumerate(self.constraints.levels):
+            if i == 0:
+                per_level.append([frozenset(names)])
+                continue
+            free = [d for d in names if d not in lc.keep and d not in lc.bypass]
+            options = []
+            for r in range(len(free) + 1):
+                for chosen in itertools.combinations(free, r):
+                    options.append(frozenset(lc.keep) | frozenset(chosen))
+            per_level.append(options)
+        return [tuple(p) for p in itertools.product(*per_level)]
+
+    def order_matters(self, keep: tuple[frozenset[str], ...]) -> list[bool]:
+        """Per level: does its temporal loop order change any count? (see module doc)."""
+        deepest = max((i for i in range(self.L) for _ in keep[i]), default=0)
+        return [i < deepest for i in range(self.L)]
+
+    # ---- combination checks ---------------------------------------------------------------
+    def _assemble(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """[n, D] tuple indices -> temporal, spatial_x, spatial_y arrays [n, L, D]."""
+        n = idx.shape[0]
+        T = np.ones((n, self.L, self.D), I64)
+        SX = np.ones((n, self.L, self.D), I64)
+        SY = np.ones((n, self.L, self.D), I64)
+        for k in range(self.D):
+            rows = self.dim_tuples[k][idx[:, k]]
+            for s, slot in enumerate(self.slots):
+                target = T if slot.kind == "t" else SX if slot.kind == "x" else SY
+                target[:, slot.level, k] = rows[:, s]
+        return T, SX, SY
+
+    def _combination_ok(self, SX: np.ndarray, SY: np.ndarray) -> np.ndarray:
+        ok = np.ones(SX.shape[0], bool)
+        for i in range(self.L):
+            fx, fy = self.arch.fanout(i)
+            px, py = SX[:, i].prod(axis=1), SY[:, i].prod(axis=1)
+            ok &= (px <= fx) & (py <= fy)
+            lc = self.constraints.levels[i]
+            if lc.min_utilization > 0 and fx * fy > 1:
+                ok &= px * py >= lc.min_utilization * fx * fy
+            for dim, bound in lc.spatial.items():
+                k = self.problem.dims.index(dim)
+                ok &= bound.allows(SX[:, i, k] * SY[:, i, k])
+        return ok
+
+    # ---- permutations ---------------------------------------------------------------------
+    def level_orders(self, level: int, nonunit: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """Outer-to-inner orders of all dims at a level: non-unit loops permuted (respecting a
+        partial-permutation constraint), unit loops placed outermost in a fixed order."""
+        units = tuple(k for k in range(self.D) if k not in nonunit)
+        fixed_inner = [self.problem.dims.index(d) for d in self.constraints.levels[level].permutation]
+        inner_rev = tuple(reversed([k for k in fixed_inner if k in nonunit]))  # outer-to-inner tail
+        free = [k for k in nonunit if k not in inner_rev]
+        return [units + perm + inner_rev for perm in itertools.permutations(free)]
+
+    def size(self) -> int:
+        """Upper bound on the number of (factorization, order, bypass) points."""
+        fact = math.prod(len(t) for t in self.dim_tuples)
+        return fact * math.factorial(self.D) ** max(self.L - 1, 0) * len(self.keep_patterns)
+
+    def count(self, limit: int) -> int:
+        """Points ``enumerate`` yields (an upper bound under partial-permutation constraints);
+        stops counting once past ``limit``."""
+        counts = [len(t) for t in self.dim_tuples]
+        total_f = math.prod(counts)
+        if total_f * len(self.keep_patterns) > 50 * limit:
+            return limit + 1
+        fact = np.array([math.factorial(k) for k in range(self.D + 1)], dtype=np.float64)
+        total = 0.0
+        for start in range(0, total_f, 65536):
+            flat = np.arange(start, min(start + 65536, total_f), dtype=I64)
+            T, SX, SY = self._assemble(np.stack(np.unravel_index(flat, counts), axis=1))
+            ok = self._combination_ok(SX, SY)
+            orders = fact[(T[ok] > 1).sum(axis=2)]  # [n, L]
+            for keep in self.keep_patterns:
+                matters = np.array(self.order_matters(keep))
+                total += float(np.where(matters[None], orders, 1.0).prod(axis=1).sum())
+                if total > limit:
+                    return limit + 1
+        return int(total)
+
+    # ---- exhaustive enumeration -------------------------------------------------------------
+    def enumerate(self, batch_size: int = 8192) -> Iterator[MappingBatch]:
+        """Every valid point, pruned of equivalent orders, in deterministic order."""
+        counts = [len(t) for t in self.dim_tuples]
+        total = math.prod(counts)
+        for keep in self.keep_patterns:
+            matters = self.order_matters(keep)
+            for start in range(0, total, batch_size):
+                flat = np.arange(start, min(start + batch_size, total), dtype=I64)
+                idx = np.stack(np.unravel_index(flat, counts), axis=1)
+                T, SX, SY = self._assemble(idx)
+                ok = self._combination_ok(SX, SY)
+                T, SX, SY = T[ok], SX[ok], SY[ok]
+                if len(T):
+                    yield from self._with_orders(T, SX, SY, keep, matters, batch_size)
+
+    def _with_orders(self, T: np.ndarray, SX: np.ndarray, SY: np.ndarray, keep: tuple[frozenset[str], ...],
+                     matters: list[bool], batch_size: int) -> Iterator[MappingBatch]:
+        """Expand factorizations by their canonical loop orders, in full batches."""
+        nonunit = T > 1  # [n, L, D]
+        signature = np.packbits(nonunit.reshape(len(T), -1), axis=1)
+        _, group_of = np.unique(signature, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        pending: list[tuple[np.ndarray, np.ndarray]] = []  # (member rows, orders)
+        pending_n = 0
+        for g in range(group_of.max() + 1):
+            members = np.nonzero(group_of == g)[0]
+            first = nonunit[members[0]]
+            per_level = []
+            for i in range(self.L):
+                orders = self.level_orders(i, tuple(int(k) for k in np.nonzero(first[i])[0]))
+                per_level.append(orders if matters[i] else orders[:1])  # order cannot matter: one canonical order
+            combos = np.array(list(itertools.product(*per_level)), I64)  # [P, L, D]
+            m = np.repeat(members, len(combos))
+            o = np.tile(np.arange(len(combos)), len(members))
+            pending.append((m, combos[o]))
+            pending_n += len(m)
+            if pending_n >= batch_size:
+                yield from self._flush(T, SX, SY, keep, pending, batch_size)
+                pending, pending_n = [], 0
+        if pending:
+            yield from self._flush(T, SX, SY, keep, pending, batch_size)
+
+    @staticmethod
+    def _flush(T: np.ndarray, SX: np.ndarray, SY: np.ndarray, keep: tuple[frozenset[str], ...],
+               pending: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> Iterator[MappingBatch]:
+        rows = np.concatenate([m for m, _ in pending])
+        orders = np.concatenate([o for _, o in pending])
+        for start in range(0, len(rows), batch_size):
+            r = rows[start:start + batch_size]
+            yield MappingBatch(T[r], SX[r], SY[r], orders[start:start + batch_size], keep)
+
+    # ---- sampling ---------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, n: int, keep: tuple[frozenset[str], ...]) -> MappingBatch:
+        """n random valid points (uniform factor tuples per dim, rejection on fanout; random orders)."""
+        T_all, SX_all, SY_all = [], [], []
+        got, tries = 0, 0
+        while got < n and tries < 50:
+            tries += 1
+            idx = np.stack([rng.integers(0, len(t), size=4 * n) for t in self.dim_tuples], axis=1)
+            T, SX, SY = self._assemble(idx)
+            ok = self._combination_ok(SX, SY)
+            T_all.append(T[ok]); SX_all.append(SX[ok]); SY_all.append(SY[ok])
+            got += int(ok.sum())
+        if got == 0:
+            raise InputError("<constraints>", "spatial", "no factorization fits the fanouts and spatial constraints")
+        T, SX, SY = (np.concatenate(a)[:n] for a in (T_all, SX_all, SY_all))
+        return MappingBatch(T, SX, SY, self.random_orders(rng, T), keep)
+
+    def random_orders(self, rng: np.random.Generator, T: np.ndarray) -> np.ndarray:
+        """Random outer-to-inner orders [n, L, D] honouring partial-permutation constraints."""
+        n = len(T)
+        keys = rng.random((n, self.L, self.D))
+        for i, lc in enumerate(self.constraints.levels):
+            for rank, d in enumerate(lc.permutation):  # innermost first -> largest keys
+                keys[:, i, self.problem.dims.index(d)] = 2.0 + (len(lc.permutation) - rank)
+        return np.argsort(keys, axis=2, kind="stable").astype(I64)
