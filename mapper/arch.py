@@ -27,6 +27,12 @@ _INSTANCE_RE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 _DEPTH_KEYS = ("depth", "entries", "memory_depth")
 _WIDTH_KEYS = ("width", "memory_width")
 _WORD_KEYS = ("datawidth", "word_bits", "word_width")
+_MESH_KEYS = ("meshX", "meshY", "mesh_x", "mesh_y")
+
+
+def _without_mesh(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes minus mesh shape keys (the mesh is kept in Level.mesh_x/mesh_y instead)."""
+    return {k: v for k, v in attrs.items() if k not in _MESH_KEYS}
 
 
 @dataclass(frozen=True)
@@ -240,7 +246,7 @@ def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mes
         if not isinstance(cattrs_own, dict):
             raise InputError(source, f"{ckey}.attributes", "expected a mapping")
         cmesh = _mesh_from(cattrs_own, ccount, node_mesh, source, ckey)
-        leaves.append((cname, f"{path}.{cname}", cls, {**attrs, **cattrs_own}, cmesh))
+        leaves.append((cname, f"{path}.{cname}", cls, _without_mesh({**attrs, **cattrs_own}), cmesh))
     for i, child in enumerate(node.get("subtree") or []):
         if not isinstance(child, dict):
             raise InputError(source, f"{key}.subtree[{i}]", "expected a subtree mapping")
@@ -277,7 +283,7 @@ def _parse_v04(nodes: list[Any], source: str) -> list:
             if not isinstance(cls, str):
                 raise InputError(source, f"{key}.class", f"expected a component class name, got {cls!r}")
             mesh = (mesh[0] * sx, mesh[1] * sy)
-            leaves.append((name, ".".join([*path, name]), cls, {**inherited, **attrs_own}, mesh))
+            leaves.append((name, ".".join([*path, name]), cls, _without_mesh({**inherited, **attrs_own}), mesh))
         else:
             raise InputError(source, key, f"unsupported node tag !{tag} (expected !Container or !Component)")
     return leaves

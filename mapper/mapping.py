@@ -75,6 +75,9 @@ class Mapping:
                 "factors": " ".join(f"{d}={lm.temporal.get(d, 1)}" for d in dims),
                 "permutation": "".join(perm) if all(len(d) == 1 for d in dims) else " ".join(perm),
             })
+            both = set(lm.spatial_x) & set(lm.spatial_y)
+            if both:
+                raise ValueError(f"{lvl.name}: dimension {sorted(both)[0]} is split over both X and Y, which Timeloop mapping YAML cannot express")
             if lm.spatial_x or lm.spatial_y:
                 xs = [d for d in lm.spatial_permutation if d in lm.spatial_x] or list(lm.spatial_x)
                 ys = [d for d in lm.spatial_permutation if d in lm.spatial_y] or list(lm.spatial_y)
@@ -187,6 +190,9 @@ def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.
                     (sx[li] if pos < split_at else sy[li])[d] = f
             sperm[li] = perm
         elif kind in ("datatype", "bypass", "bypassing"):
+            for field_name in ("keep", "bypass"):
+                if not isinstance(entry.get(field_name) or [], list):
+                    raise InputError(source, f"{key}.{field_name}", f"expected a list of data space names, got {entry[field_name]!r}")
             for ds_name in entry.get("keep") or []:
                 if ds_name not in problem.dataspace_names:
                     _unknown_ds(source, f"{key}.keep", ds_name, problem)

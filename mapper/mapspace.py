@@ -154,6 +154,7 @@ class Mapspace:
             fx, fy = self.arch.fanout(i)
             px, py = SX[:, i].prod(axis=1), SY[:, i].prod(axis=1)
             ok &= (px <= fx) & (py <= fy)
+            ok &= ~np.any((SX[:, i] > 1) & (SY[:, i] > 1), axis=1)  # a dim goes to X or Y, not both (as in Timeloop)
             lc = self.constraints.levels[i]
             if lc.min_utilization > 0 and fx * fy > 1:
                 ok &= px * py >= lc.min_utilization * fx * fy
