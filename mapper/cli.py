@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from workloads.yamlio import InputError, write_atomic
 
@@ -23,18 +24,68 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from mapper.summary import format_summary
     from workloads.problem import load_problem
 
-    arch = load_arch(args.arch)
     problem = load_problem(args.problem)
+    models, clock = None, None
+    if args.spec:
+        from mapper.bitlevel import layer_models
+        from mapper.spec import load_spec
+
+        spec = load_spec(args.spec)
+        arch, ert, models, clock = spec.arch, spec.ert, layer_models(spec, None), spec.clock_MHz
+        if args.ert:
+            ert = load_ert(args.ert, args.art)
+    elif args.arch:
+        arch = load_arch(args.arch)
+        ert = load_ert(args.ert, args.art) if args.ert else None
+    else:
+        raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
     mapping = load_mapping(args.mapping, arch, problem)
-    ert = load_ert(args.ert, args.art) if args.ert else None
-    result = evaluate(problem, arch, mapping, ert=ert, source=str(args.mapping)).to_dict()
+    result = evaluate(problem, arch, mapping, ert=ert, models=models, clock_MHz=clock, source=str(args.mapping)).to_dict()
     if ert is None:
-        result["note"] = "no ERT given: energies are 0 pJ (pass --ert)"
+        result["note"] = "no ERT given: energies are 0 pJ (pass --ert or --spec)"
     text = json.dumps(result, indent=2)
     if args.out:
         write_atomic(Path(args.out) / "model.json", text + "\n")
-        write_atomic(Path(args.out) / "model.summary.txt", format_summary(result, f"{problem.name} on {args.arch}") + "\n")
-    print(text if args.json else format_summary(result, f"{problem.name} on {args.arch}"))
+        write_atomic(Path(args.out) / "model.summary.txt", format_summary(result, f"{problem.name} on {args.spec or args.arch}") + "\n")
+    print(text if args.json else format_summary(result, f"{problem.name} on {args.spec or args.arch}"))
+    return 0
+
+
+def _objective(text: str) -> Any:
+    """``edp`` | ``energy`` | ``delay`` | ``energy=1,delay=0.5`` (weighted sum)."""
+    if "=" not in text:
+        return text
+    weights = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise InputError("<args>", "--objective", f"expected NAME=WEIGHT pairs, got {part!r}") from None
+    return weights
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from mapper.cache import ResultCache
+    from mapper.report import format_table, write_report
+    from mapper.run import run_model
+    from mapper.spec import load_spec
+
+    spec = load_spec(args.spec)
+    options = {"seed": args.seed}
+    if args.max_evaluations:
+        options["max_evaluations"] = args.max_evaluations
+    if args.time_limit:
+        options["time_limit_s"] = args.time_limit
+    report = run_model(
+        spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
+        weights=args.weights, objective=_objective(args.objective), jobs=args.jobs,
+        cache=ResultCache(args.cache) if args.cache else None, search_options=options, progress=True,
+    )
+    print(format_table(report))
+    if args.out:
+        paths = write_report(report, args.out)
+        print(f"wrote {paths['summary']}, {paths['layers_csv']}, mappings/, stats/, {paths['plot'].name}")
     return 0
 
 
@@ -43,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     model = verbs.add_parser("model", help="evaluate one mapping (Timeloop model)")
-    model.add_argument("--arch", required=True, help="Timeloop architecture YAML (v0.3 or v0.4)")
+    model.add_argument("--arch", help="Timeloop architecture YAML (v0.3 or v0.4)")
+    model.add_argument("--spec", help="spec YAML instead of --arch: its arch, component energies and work models")
     model.add_argument("--problem", required=True, help="Timeloop problem YAML")
     model.add_argument("--mapping", required=True, help="Timeloop mapping YAML")
     model.add_argument("--ert", help="Accelergy ERT.yaml (energy per action, pJ)")
@@ -51,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--out", help="output folder for model.json and model.summary.txt")
     model.add_argument("--json", action="store_true", help="print the JSON instead of the summary")
     model.set_defaults(handler=_cmd_model)
+
+    srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")
+    srch.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
+    srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
+    srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
+    srch.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
+    srch.add_argument("--batch", type=int, default=1)
+    srch.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
+    srch.add_argument("--weights", help="checkpoint (safetensors file, HF folder) or 'minilm' for measured statistics")
+    srch.add_argument("--objective", default="edp", help="edp | energy | delay | weighted, e.g. energy=1,delay=1e3")
+    srch.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="worker processes")
+    srch.add_argument("--seed", type=int, default=0)
+    srch.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
+    srch.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
+    srch.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
+    srch.add_argument("--out", help="output folder")
+    srch.set_defaults(handler=_cmd_search)
     return parser
 
 

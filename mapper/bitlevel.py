@@ -1,0 +1,44 @@
+"""From a spec's work/format-model settings and a layer's statistics to :class:`BitLevelModels`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mapper.model import BitLevelModels, DenseMAC
+from mapper.spec import Spec
+from workloads.yamlio import InputError
+
+
+def layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
+    """Work and format models of ``spec`` for one layer (``stats``: a LayerStats, or None for the
+    family's stated synthetic profile). Parameter errors name the spec file and key."""
+    family = spec.work_model["family"]
+    params = {k: v for k, v in spec.work_model.items() if k != "family"}
+    try:
+        if family == "dense" and not params and spec.format_model is None:
+            return BitLevelModels(DenseMAC(), None, None, spec.lockstep_level)
+        from sparsity_models import build_format_model, build_work_model
+
+        work = build_work_model(family, params, stats)
+        fmt, levels = None, None
+        if spec.format_model is not None:
+            fparams = {k: v for k, v in spec.format_model.items() if k not in ("family", "levels")}
+            fmt = build_format_model(spec.format_model["family"], fparams, stats)
+            levels = spec.format_model.get("levels")
+    except InputError as exc:
+        key = exc.key.replace("work_model", "spec.work_model", 1).replace("format_model", "spec.format_model", 1)
+        raise InputError(spec.source, key, exc.expected) from None
+    if levels is not None:
+        for name in levels:
+            spec.arch.level_index(str(name), str(spec.source), "spec.format_model.levels")
+    return BitLevelModels(work, fmt, frozenset(levels) if levels is not None else None, spec.lockstep_level)
+
+
+def stats_identity(stats: Any | None) -> str:
+    """A short identity of a layer's statistics for cache keys ('synthetic' when None)."""
+    if stats is None:
+        return "synthetic"
+    digest = getattr(stats, "_digest", None)
+    if callable(digest):
+        return str(digest(("weight", "inputs")))
+    return repr(stats)

@@ -1,0 +1,92 @@
+"""Writing a whole-model run to disk: layers.csv/json, summary.json, mappings, stats, plot.
+
+Every file is written atomically (temp file + rename), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mapper.run import ModelReport
+from workloads.yamlio import write_atomic
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a layer or problem label."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
+
+
+def write_report(report: ModelReport, out_dir: str | Path) -> dict[str, Path]:
+    """Write every output of a run into ``out_dir``; returns the main paths."""
+    out = Path(out_dir)
+    summary = report.summary()
+    paths = {
+        "summary": out / "summary.json", "layers_csv": out / "layers.csv", "layers_json": out / "layers.json",
+        "plot": out / "energy_breakdown.png",
+    }
+    write_atomic(paths["summary"], json.dumps({**summary, "search": report.search_info}, indent=2) + "\n")
+    write_atomic(paths["layers_json"], json.dumps(report.rows, indent=2) + "\n")
+    write_atomic(paths["layers_csv"], rows_to_csv(report.rows))
+    for label, text in report.mappings.items():
+        write_atomic(out / "mappings" / f"{safe_name(label)}.yaml", text)
+        write_atomic(out / "mappings" / f"{safe_name(label)}.problem.yaml", report.problems[label])
+    for layer, text in report.stats_text.items():
+        write_atomic(out / "stats" / f"{safe_name(layer)}.stats.txt", text + "\n")
+    write_atomic(paths["plot"], energy_breakdown_png(summary))
+    return paths
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
+    """A horizontal bar chart of energy (uJ) per level/component, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parts = summary["energy_breakdown_pJ"]
+    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(parts)))
+    names = list(parts)
+    ax.barh(names, [parts[n] * 1e-6 for n in names], color="#4C72B0")
+    ax.invert_yaxis()
+    ax.set_xlabel("energy (uJ)")
+    ax.set_title(f"{summary['spec']} on {summary['model']} ({summary['phase']}): {summary['energy_pJ'] * 1e-6:.4g} uJ")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def format_table(report: ModelReport, max_rows: int = 40) -> str:
+    """Per-layer table and totals for the terminal."""
+    s = report.summary()
+    lines = [f"{report.spec} on {report.model} ({report.phase}), clock {report.clock_MHz:g} MHz",
+             f"{'layer':<40} {'problem':<34} {'count':>5} {'cycles':>12} {'energy uJ':>11} {'util':>6}"]
+    for r in report.rows[:max_rows]:
+        lines.append(f"{r['layer'][:40]:<40} {r['problem'][:34]:<34} {r['count']:>5} {r['cycles']:>12} "
+                     f"{r['energy_pJ'] * 1e-6:>11.4g} {100 * r['utilization']:>5.1f}%")
+    if len(report.rows) > max_rows:
+        lines.append(f"... {len(report.rows) - max_rows} more layers (see layers.csv)")
+    lines.append("")
+    lines.append(f"layers {s['layers']} (unique {s['unique_layers']}), MACs {s['macs']:.4g}")
+    lines.append(f"cycles {s['cycles']:.4g}  seconds {s['seconds']:.4g}  utilization {100 * s['utilization']:.1f}%")
+    lines.append(f"energy {s['energy_pJ'] * 1e-6:.4g} uJ  ({s['energy_per_mac_pJ']:.4g} pJ/MAC)  EDP {s['edp_J_s']:.4g} J*s  area {s['area_um2'] * 1e-6:.4g} mm^2")
+    lines.append("energy by part: " + ", ".join(f"{k} {v * 1e-6:.4g} uJ" for k, v in s["energy_breakdown_pJ"].items()))
+    note = s["provenance"].get("note")
+    if note:
+        lines.append(f"statistics: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""Whole-model runs: map every unique layer shape of a model's graph, evaluate every layer, and
+aggregate energy, cycles and area.
+
+A mapping is searched once per unique problem shape (with the statistics of the first
+layer of that shape); every layer is then evaluated on its shape's mapping with its own
+statistics. Searches run in worker processes and each finished one is committed to the
+result cache at once, so an interrupted run resumes without redoing finished layers.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from mapper.bitlevel import layer_models, stats_identity
+from mapper.cache import ResultCache, cache_key
+from mapper.mapping import mapping_from_dict
+from mapper.model import Evaluation, evaluate
+from mapper.search import search
+from mapper.spec import Spec
+from workloads.graph import LayerGraph, problem_label
+from workloads.problem import Problem
+from workloads.yamlio import parse_yaml_text
+from workloads.zoo import build_graph
+
+DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000}
+
+
+@dataclass
+class ModelReport:
+    """Per-layer rows and totals of one (spec, model, phase) run; plain data throughout."""
+
+    spec: str
+    model: str
+    phase: str
+    clock_MHz: float
+    area_um2: float
+    rows: list[dict[str, Any]]
+    parts: list[str]
+    mappings: dict[str, str]                 # problem label -> Timeloop mapping YAML
+    problems: dict[str, str]                 # problem label -> Timeloop problem YAML
+    stats_text: dict[str, str]               # layer -> Timeloop-style stats summary
+    search_info: dict[str, dict[str, Any]]   # problem label -> evaluated, seconds, exhaustive, cached
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` contract."""
+        macs = sum(r["macs"] * r["count"] for r in self.rows)
+        cycles = sum(r["cycles"] * r["count"] for r in self.rows)
+        energy = sum(r["energy_pJ"] * r["count"] for r in self.rows)
+        seconds = cycles / (self.clock_MHz * 1e6)
+        breakdown = {p: sum(r[f"energy_{p}_pJ"] * r["count"] for r in self.rows) for p in self.parts}
+        return {
+            "spec": self.spec, "model": self.model, "phase": self.phase,
+            "macs": int(macs), "cycles": int(cycles), "seconds": seconds, "energy_pJ": energy,
+            "edp_J_s": energy * 1e-12 * seconds, "energy_per_mac_pJ": energy / max(macs, 1),
+            "utilization": sum(r["utilization"] * r["cycles"] * r["count"] for r in self.rows) / max(cycles, 1),
+            "energy_breakdown_pJ": breakdown, "area_um2": self.area_um2, "clock_MHz": self.clock_MHz,
+            "layers": len(self.rows), "unique_layers": len(self.mappings), "provenance": self.provenance,
+        }
+
+    def to_dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Search one unique problem (runs in a worker process)."""
+    models = layer_models(spec, stats)
+    result = search(problem, spec.arch, spec.constraints_for(problem), ert=spec.ert, models=models,
+                    objective=objective, clock_MHz=spec.clock_MHz, **options)
+    return {
+        "mapping_yaml": result.mapping.to_yaml(spec.arch, problem), "objective": result.objective,
+        "evaluated": result.evaluated, "valid": result.valid, "exhaustive": result.exhaustive, "seconds": result.seconds,
+    }
+
+
+def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-layer statistics from ``weights`` (a checkpoint, 'minilm', ...), or none (synthetic profile)."""
+    if weights is None:
+        profile = spec.work_model.get("profile", "default")
+        return {}, {"weights": None, "note": f"no weights given: statistics come from the synthetic profile '{profile}'"}
+    from sparsity_models import layer_stats, map_to_graph
+
+    stats = map_to_graph(layer_stats(weights), graph)
+    missing = [l.name for l in graph.layers() if l.weight_name is not None and l.name not in stats]
+    note = f"measured on {weights} for {len(stats)} layers"
+    if missing:
+        note += f"; {len(missing)} layers without matching tensors use the synthetic profile"
+    return stats, {"weights": str(weights), "note": note, "measured_layers": len(stats), "synthetic_layers": len(missing)}
+
+
+def run_model(
+    spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
+    weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
+    search_options: dict[str, Any] | None = None, progress: bool = False, graph: LayerGraph | None = None,
+) -> ModelReport:
+    """Map and evaluate every layer of ``model`` on ``spec`` (see module doc)."""
+    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
+    options = {**DEFAULT_SEARCH, **(search_options or {})}
+    stats, provenance = _layer_stats(spec, graph, weights)
+    cache = cache if cache is not None else ResultCache()
+    groups = graph.unique_problems()
+    spec_key = spec.key()
+
+    # 1. One search per unique shape (cached).
+    found: dict[str, dict[str, Any]] = {}
+    pending = []
+    for problem, names in groups:
+        rep_stats = stats.get(names[0])
+        key = cache_key("search", spec_key, problem.key(), stats_identity(rep_stats), objective, options)
+        hit = cache.get(key)
+        label = problem_label(problem)
+        if hit is not None:
+            found[label] = {**hit, "cached": True}
+        else:
+            pending.append((label, key, problem, rep_stats))
+    bar = _progress(len(pending), progress)
+    if jobs > 1 and len(pending) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+            for fut in as_completed(futures):
+                label, key = futures[fut]
+                result = fut.result()
+                cache.put(key, result)
+                found[label] = {**result, "cached": False}
+                bar.update(1)
+    else:
+        for label, key, p, s in pending:
+            result = _search_task(spec, p, s, objective, options)
+            cache.put(key, result)
+            found[label] = {**result, "cached": False}
+            bar.update(1)
+    bar.close()
+
+    # 2. Evaluate every layer on its shape's mapping with its own statistics.
+    parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
+    rows, stats_text, mappings, problems = [], {}, {}, {}
+    from mapper.summary import format_summary
+
+    for problem, names in groups:
+        label = problem_label(problem)
+        mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, problem, f"<mapping {label}>")
+        mappings[label] = found[label]["mapping_yaml"]
+        problems[label] = problem.to_yaml()
+        shared: Evaluation | None = None
+        for name in names:
+            layer = graph.layer(name)
+            if name in stats or shared is None:
+                ev = evaluate(problem, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
+                if name not in stats:
+                    shared = ev
+            else:
+                ev = shared
+            result = ev.to_dict()
+            rows.append(_row(name, label, layer.count, problem.macs, result, parts))
+            stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
+    order = {l.name: i for i, l in enumerate(graph.layers())}
+    rows.sort(key=lambda r: order[r["layer"]])
+    search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
+                       search_info, provenance)
+
+
+def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
+        "energy_pJ": result["energy_pJ"], "utilization": result["utilization"],
+    }
+    for p in parts[:-1]:
+        row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]
+    row[f"energy_{parts[-1]}_pJ"] = result["compute"]["energy_pJ"]
+    return row
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0 or not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="searching layers", unit="layer", file=sys.stderr)
+
+
+__all__ = ["ModelReport", "run_model"]
