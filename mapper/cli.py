@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
     srch.add_argument("--out", help="output folder")
     srch.set_defaults(handler=_cmd_search)
+
+    # Verbs that live in their own modules register themselves here (one line each).
     return parser
 
 
