@@ -89,6 +89,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ert(args: argparse.Namespace) -> int:
+    from mapper.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.estimator:
+        spec.estimators = [*spec.estimators, *[Path(e) for e in args.estimator]]
+        for e in spec.estimators:
+            if not Path(e).exists():
+                raise InputError("<args>", "--estimator", f"plug-in file not found: {e}")
+    tables = spec.tables
+    tables.write(args.out)
+    print(tables.to_ert_yaml())
+    print(f"wrote {Path(args.out) / 'ERT.yaml'}, ART.yaml and ERT_summary.yaml (which estimator priced each primitive)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mapper", description="bitloop: cost model and mapper for bit-level DNN accelerators")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -120,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
     srch.add_argument("--out", help="output folder")
     srch.set_defaults(handler=_cmd_search)
+
+    ert = verbs.add_parser("ert", help="write Accelergy ERT.yaml/ART.yaml for a spec's components")
+    ert.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
+    ert.add_argument("--estimator", action="append", help="extra plug-in estimator (CSV table or .py file); repeatable")
+    ert.add_argument("--out", default=".", help="output folder (default: current folder)")
+    ert.set_defaults(handler=_cmd_ert)
 
     # Verbs that live in their own modules register themselves here (one line each).
     return parser

@@ -62,12 +62,9 @@ class Spec:
         """Component energies/areas (components.ComponentTables) for every arch level."""
         import components
 
-        instances = [
-            components.ComponentInstance(l.path, l.component_class, dict(l.attributes), l.instances)
-            for l in [*self.arch.levels, self.arch.compute]
-        ]
-        return components.resolve(instances, libraries=self.libraries, estimators=self.estimators,
-                                  technology=self.technology, clock_MHz=self.clock_MHz)
+        return components.resolve(components.instances_from_arch(self.arch), libraries=self.libraries,
+                                  estimators=self.estimators, technology=self.technology, clock_MHz=self.clock_MHz,
+                                  base_dir=self.source.parent)
 
     @cached_property
     def ert(self) -> EnergyTable:

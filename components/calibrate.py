@@ -1,0 +1,269 @@
+"""Paper-table targets, model predictions and the fit of the 28 nm logic cell costs.
+
+``python -m components.calibrate`` refits ``components/data/logic_cells_28nm.csv`` from the
+targets whose role is ``calibrate`` in ``components/data/paper_targets.yaml`` and prints
+paper vs model for every target (calibrated and predicted).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workloads.yamlio import load_yaml, write_atomic
+
+from .estimators.logic import CELLS_CSV, FACTORS_CSV, LogicEstimator, load_cells, load_factors
+from .estimators.dram import DRAMEstimator
+from .estimators.sram import SRAMEstimator
+from .compound import load_library
+from .resolve import Resolver, _Where
+
+TARGETS = Path(__file__).resolve().parent / "data" / "paper_targets.yaml"
+QUANTITIES = ("area_um2", "power_mW")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One published number: ``quantity`` of ``class_name`` with ``attributes``."""
+
+    id: str
+    paper: str
+    table: str
+    class_name: str
+    attributes: dict[str, Any]
+    clock_MHz: float
+    quantity: str
+    value: float
+    role: str
+    include_leak: bool = True
+
+
+def load_targets(path: str | Path = TARGETS) -> list[Target]:
+    """Every (target, quantity) pair listed in the targets file."""
+    out = []
+    for row in load_yaml(path)["targets"]:
+        roles = row.get("role", {})
+        for q in QUANTITIES:
+            if q in row:
+                role = roles.get(q, "predict") if isinstance(roles, dict) else str(roles)
+                out.append(Target(row["id"], row["paper"], str(row["table"]), row["class"], dict(row.get("attributes") or {}),
+                                  float(row["clock_MHz"]), q, float(row[q]), role, bool(row.get("leak", True))))
+    return out
+
+
+def _resolver(cells: dict[str, dict[str, float]] | None = None, factors: dict[str, float] | None = None) -> Resolver:
+    logic = LogicEstimator()
+    if cells is not None:
+        logic.cells = cells
+    if factors is not None:
+        logic.factors = factors
+    return Resolver(_library(), [SRAMEstimator(), DRAMEstimator(), logic])
+
+
+_LIBRARY: list = []
+
+
+def _library():
+    if not _LIBRARY:
+        _LIBRARY.append(load_library())
+    return _LIBRARY[0]
+
+
+def _attrs(t: Target) -> dict[str, Any]:
+    return {"technology": "28nm", "clock_MHz": t.clock_MHz, **t.attributes}
+
+
+def model_value(target: Target, cells: dict[str, dict[str, float]] | None = None, resolver: Resolver | None = None,
+                factors: dict[str, float] | None = None) -> float:
+    """The library's value for a target: area (um^2) or power (mW) at the target's clock.
+
+    Power is (compute + leak) energy per cycle x clock; targets with ``leak: false`` use
+    the compute energy only.
+    """
+    r = resolver or _resolver(cells, factors)
+    where = _Where("<targets>", target.id)
+    if target.quantity == "area_um2":
+        return r.area(target.class_name, _attrs(target), where)[0]
+    energy = r.energy(target.class_name, _attrs(target), "compute", {}, where)[0]
+    if target.include_leak:
+        energy += r.energy(target.class_name, _attrs(target), "leak", {}, where)[0]
+    return energy * target.clock_MHz / 1000.0
+
+
+def _unit_cells(base: dict[str, dict[str, float]], cell: str, field: str) -> dict[str, dict[str, float]]:
+    out = {c: {k: 0.0 for k in v} for c, v in base.items()}
+    out[cell][field] = 1.0
+    return out
+
+
+def _linear(t: Target, r: Resolver, field: str) -> float:
+    where = _Where("<targets>", t.id)
+    if field == "area_um2":
+        return r.area(t.class_name, _attrs(t), where)[0]
+    return r.energy(t.class_name, _attrs(t), "compute", {}, where)[0] * t.clock_MHz / 1000.0
+
+
+def design_matrices(targets: list[Target], field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X_logic, X_fp, c0): per target and cell, the coefficient of the cell cost, split into
+    non-FP primitives and FP units (which carry the FP factor), and the part priced by other
+    estimators (SRAM, DRAM), which does not depend on the cell costs."""
+    base = load_cells()
+    neutral = {"fp_area_factor": 1.0, "fp_energy_factor": 1.0}
+    doubled = {"fp_area_factor": 2.0, "fp_energy_factor": 2.0}
+    zero = {c: {k: 0.0 for k in v} for c, v in base.items()}
+    c0 = np.array([_linear(t, _resolver(zero, neutral), field) for t in targets])
+    x1, x2 = [], []
+    for cell in base:
+        unit = _unit_cells(base, cell, field)
+        r1, r2 = _resolver(unit, neutral), _resolver(unit, doubled)
+        x1.append([_linear(t, r1, field) for t in targets])
+        x2.append([_linear(t, r2, field) for t in targets])
+    x1, x2 = np.array(x1).T - c0[:, None], np.array(x2).T - c0[:, None]
+    return 2 * x1 - x2, x2 - x1, c0
+
+
+ENERGY_KIND = {"AND2": "logic", "XOR2": "logic", "FA": "logic", "HA": "logic", "GE": "logic",
+               "MUX2": "mux", "MUXW": "mux", "AO": "mux", "DFF": "flipflop", "WIRE": "wire"}
+
+
+def _families(factors: dict[str, float], kind: str) -> list[str]:
+    return sorted(k[: -len(f"_{kind}_factor")] for k in factors if k.endswith(f"_{kind}_factor") and not k.startswith("fp_"))
+
+
+def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_factors: dict[str, float],
+              strength: float = 0.1) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Fit cell costs, the FP factors and the design-family factors to the calibration targets.
+
+    Each cell cost is ``prior * exp(u)``; ``u`` (and the factors, in log space) minimize the
+    squared log error of the calibration targets plus ``strength * |u|^2``, which keeps cells
+    that the targets do not constrain near their prior (textbook gate-equivalent) values.
+    Energies are tied to the fitted areas by one energy density per cell kind.
+    Families are the ``<family>_area_factor`` entries of the prior factors; a target's family is
+    its ``design_family`` attribute (none = reference, factor 1).
+    """
+    from scipy.optimize import least_squares
+
+    cal = [t for t in targets if t.role == "calibrate"]
+    cells_out = {c: dict(v) for c, v in prior.items()}
+    factors_out = dict(prior_factors)
+    names = list(prior)
+    lib = load_library()
+    for quantity, field, kind in (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy")):
+        rows = [t for t in cal if t.quantity == quantity]
+        if not rows:
+            continue
+        x_logic, x_fp, c0 = design_matrices(rows, field)
+        y = np.array([t.value for t in rows])
+        fam_of = [_family(t, lib) for t in rows]
+        families = [f for f in _families(prior_factors, kind) if f in fam_of]
+        onehot = np.array([[1.0 if f == fam else 0.0 for fam in families] for f in fam_of]).reshape(len(rows), len(families))
+        leak = np.zeros(len(rows))
+        if quantity == "power_mW":
+            r = _resolver(prior, prior_factors)
+            zero = {c: {k: 0.0 for k in v} for c, v in prior.items()}
+            rz = _resolver(zero, prior_factors)
+            leak = np.array([model_value(t, resolver=r) - _linear(t, r, field) - (_linear(t, rz, field) - 0.0) * 0
+                             for t in rows])
+            # leak = everything but the compute energy: logic leakage at the prior costs plus other
+            # estimators' leakage (excluded for targets with leak: false)
+        fam0 = np.array([prior_factors[f"{f}_{kind}_factor"] for f in families])
+        if field == "area_um2":
+            p0 = np.array([prior[c]["area_um2"] for c in names])
+            basis = np.eye(len(names))
+            reg = len(names)
+        else:
+            # energy per cell = fitted area x an energy density of its kind (logic, mux, flip-flop)
+            areas = np.array([cells_out[c]["area_um2"] for c in names])
+            kinds = sorted(set(ENERGY_KIND.values()))
+            # (a cell without area, the wire, is its own kind with its prior energy as the unit)
+            unit = np.array([areas[i] if areas[i] > 0 else prior[c]["energy_pJ"] for i, c in enumerate(names)])
+            basis = np.array([[unit[i] if ENERGY_KIND[c] == k else 0.0 for k in kinds] for i, c in enumerate(names)])
+            p0 = np.array([np.mean([prior[c]["energy_pJ"] / u for c, u in zip(names, unit) if ENERGY_KIND[c] == k])
+                           for k in kinds])
+            reg = len(kinds)
+        m = len(p0)
+
+        # v = [per-parameter log deviations from the prior (regularized), fp, families]
+        def unpack(v: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+            return p0 * np.exp(v[:m]), prior_factors[f"fp_{kind}_factor"] * np.exp(v[m]), fam0 * np.exp(v[m + 1:])
+
+        def resid(v: np.ndarray) -> np.ndarray:
+            params, fp, fam = unpack(v)
+            costs = basis @ params
+            scale = np.exp(onehot @ np.log(fam)) if len(families) else np.ones(len(rows))
+            pred = scale * (x_logic @ costs + fp * (x_fp @ costs)) + c0 + leak
+            return np.concatenate([np.log(np.maximum(pred, 1e-12) / y), np.sqrt(strength) * v[:reg]])
+
+        sol = least_squares(resid, np.zeros(m + 1 + len(families)))
+        params, fp, fam = unpack(sol.x)
+        costs = basis @ params
+        for c, v in zip(names, costs):
+            cells_out[c][field] = float(v)
+            if field == "energy_pJ" and prior[c]["energy_pJ"] > 0:   # clock energy keeps its ratio
+                cells_out[c]["idle_pJ"] = prior[c]["idle_pJ"] * float(v) / prior[c]["energy_pJ"]
+        factors_out[f"fp_{kind}_factor"] = float(fp)
+        for f, v in zip(families, fam):
+            factors_out[f"{f}_{kind}_factor"] = float(v)
+    return cells_out, factors_out
+
+
+def _family(t: Target, lib) -> str | None:
+    if "design_family" in t.attributes:
+        return t.attributes["design_family"]
+    cls = lib.get(t.class_name)
+    return cls.attributes.get("design_family") if cls is not None else None
+
+
+def _factor(factors: dict[str, float], family: str | None, kind: str) -> float:
+    return factors.get(f"{family}_{kind}_factor", 1.0) if family else 1.0
+
+
+def write_cells(cells: dict[str, dict[str, float]], path: Path = CELLS_CSV) -> None:
+    buf = io.StringIO()
+    buf.write("# 28 nm standard-cell costs (components/estimators/logic.py); fitted by `python -m components.calibrate --fit`\n")
+    buf.write("# to the calibrate-role targets of components/data/paper_targets.yaml (see docs/components.md).\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["cell", "area_um2", "energy_pJ", "idle_pJ", "leak_nW"])
+    for c, v in cells.items():
+        w.writerow([c] + [f"{v[k]:.6g}" for k in ("area_um2", "energy_pJ", "idle_pJ", "leak_nW")])
+    write_atomic(path, buf.getvalue())
+
+
+def write_factors(factors: dict[str, float], path: Path = FACTORS_CSV) -> None:
+    lines = ["# Logic model factors (components/estimators/logic.py), fitted by `python -m components.calibrate --fit`;",
+             "# see docs/components.md.", "name,value"]
+    lines += [f"{k},{v:.6g}" for k, v in factors.items()]
+    write_atomic(path, "\n".join(lines) + "\n")
+
+
+def report(targets: list[Target] | None = None) -> list[tuple[Target, float]]:
+    """(target, model value) for every target."""
+    targets = targets or load_targets()
+    r = _resolver()
+    return [(t, model_value(t, resolver=r)) for t in targets]
+
+
+def main() -> None:  # pragma: no cover - maintenance entry point
+    import sys
+
+    targets = load_targets()
+    if "--fit" in sys.argv:
+        prior_path = Path(__file__).resolve().parent / "data" / "logic_cells_prior.csv"
+        prior = load_cells(str(prior_path))
+        prior_factors = load_factors(str(prior_path.with_name("logic_factors_prior.csv")))
+        cells, factors = fit_cells(targets, prior, prior_factors)
+        write_cells(cells)
+        write_factors(factors)
+        load_cells.cache_clear()
+        load_factors.cache_clear()
+    for t, v in report(targets):
+        print(f"{t.id:28s} {t.quantity:9s} {t.role:9s} paper {t.value:10.4g} model {v:10.4g} ratio {v / t.value:6.3f}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

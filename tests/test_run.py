@@ -1,0 +1,107 @@
+"""Whole-model runs: summary contract, identical layers mapped once, resume from the cache,
+CLI outputs, and `model` reproducing what `search` wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from mapper.cache import ResultCache
+from mapper.cli import main
+from mapper.run import run_model
+from mapper.spec import load_spec
+from workloads.graph import LayerGraph
+from workloads.problem import gemm
+
+SPEC = Path(__file__).parent / "data" / "tiny_spec.yaml"
+FAST = {"max_evaluations": 3000, "patience": 5, "exhaustive_limit": 2000}
+
+
+def _graph() -> LayerGraph:
+    g = LayerGraph("toy")
+    g.add_layer("fc1", gemm(32, 16, 64), "linear", weight_name="fc1.weight")
+    g.add_layer("fc2", gemm(32, 16, 64), "linear", inputs=["fc1"], weight_name="fc2.weight")
+    g.add_layer("head", gemm(8, 16, 32), "linear", inputs=["fc2"], weight_name="head.weight", count=3)
+    return g
+
+
+def test_summary_contract_and_totals(tmp_path: Path) -> None:
+    spec = load_spec(SPEC)
+    report = run_model(spec, "toy", graph=_graph(), cache=ResultCache(tmp_path / "c.sqlite"), search_options=FAST)
+    s = report.summary()
+    for key, kind in [("spec", str), ("model", str), ("phase", str), ("macs", int), ("cycles", int), ("seconds", float),
+                      ("energy_pJ", float), ("edp_J_s", float), ("energy_breakdown_pJ", dict), ("layers", int), ("unique_layers", int)]:
+        assert isinstance(s[key], kind), key
+    assert s["layers"] == 3 and s["unique_layers"] == 2
+    # MACs: 2 x (32*16*64) + 3 x (8*16*32) = 65536 + 12288
+    assert s["macs"] == 2 * 32 * 16 * 64 + 3 * 8 * 16 * 32
+    rows = {r["layer"]: r for r in report.rows}
+    assert s["cycles"] == rows["fc1"]["cycles"] + rows["fc2"]["cycles"] + 3 * rows["head"]["cycles"]
+    assert s["energy_pJ"] == pytest.approx(sum(r["energy_pJ"] * r["count"] for r in report.rows))
+    assert sum(s["energy_breakdown_pJ"].values()) == pytest.approx(s["energy_pJ"])
+    assert s["seconds"] == pytest.approx(s["cycles"] / 200e6)
+    assert s["edp_J_s"] == pytest.approx(s["energy_pJ"] * 1e-12 * s["seconds"])
+    # Identical shapes share one mapping and (with no per-layer statistics) identical costs.
+    assert rows["fc1"]["cycles"] == rows["fc2"]["cycles"] and rows["fc1"]["energy_pJ"] == rows["fc2"]["energy_pJ"]
+    # 16 MAC lanes: no layer can finish in fewer than MACs / 16 cycles.
+    for r in report.rows:
+        assert r["cycles"] >= r["macs"] / 16
+    assert "synthetic" in s["provenance"]["note"]
+
+
+def test_resume_does_not_redo_finished_layers(tmp_path: Path) -> None:
+    spec = load_spec(SPEC)
+    cache = ResultCache(tmp_path / "c.sqlite")
+    # An "interrupted" run that finished only the fc shape.
+    partial = LayerGraph("toy")
+    partial.add_layer("fc1", gemm(32, 16, 64), "linear")
+    first = run_model(spec, "toy", graph=partial, cache=cache, search_options=FAST)
+    assert cache.count() == 1
+    full = run_model(spec, "toy", graph=_graph(), cache=cache, search_options=FAST)
+    info = full.search_info
+    assert info["GEMM(M=32,N=16,K=64)"]["cached"] is True
+    assert info["GEMM(M=8,N=16,K=32)"]["cached"] is False
+    assert cache.count() == 2
+    assert {r["layer"]: r for r in full.rows}["fc1"]["energy_pJ"] == first.rows[0]["energy_pJ"]
+    again = run_model(spec, "toy", graph=_graph(), cache=cache, search_options=FAST)
+    assert all(v["cached"] for v in again.search_info.values())
+    assert again.summary()["energy_pJ"] == full.summary()["energy_pJ"]
+
+
+def test_cli_search_outputs_and_model_reproduces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["search", "--spec", str(SPEC), "--model", "gpt2", "--seq-len", "16", "--jobs", "1",
+                 "--max-evaluations", "3000", "--cache", str(tmp_path / "c.sqlite"), "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "gpt2" and summary["phase"] == "prefill" and summary["layers"] == 72
+    with open(out / "layers.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 72
+    for col in ("layer", "problem", "count", "macs", "cycles", "energy_pJ", "energy_DRAM_pJ", "energy_GLB_pJ", "energy_RF_pJ", "energy_mac_pJ"):
+        assert col in rows[0]
+    assert (out / "energy_breakdown.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # `model` on a mapping that `search` wrote reproduces the layer's numbers.
+    row = next(r for r in rows if r["layer"] == "h.0.mlp.c_fc")
+    stem = row["problem"].replace("(", "_").replace(")", "").replace(",", "_")
+    capsys.readouterr()
+    code = main(["model", "--spec", str(SPEC), "--problem", str(out / "mappings" / f"{stem}.problem.yaml"),
+                 "--mapping", str(out / "mappings" / f"{stem}.yaml"), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cycles"] == int(row["cycles"])
+    assert result["energy_pJ"] == pytest.approx(float(row["energy_pJ"]), rel=1e-9)
+    assert (out / "stats" / "h.0.mlp.c_fc.stats.txt").exists()
+
+
+def test_cli_search_bad_spec_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec:\n  name: bad\n  architecture: {version: 0.4, nodes: [{name: DRAM, class: offchip_DRAM}]}\n")
+    code = main(["search", "--spec", str(bad), "--model", "gpt2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and str(bad) in err and "architecture" in err
+    assert main(["search", "--spec", str(tmp_path / "missing.yaml"), "--model", "gpt2"]) == 2
+    assert "file not found" in capsys.readouterr().err
