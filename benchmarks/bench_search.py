@@ -34,12 +34,13 @@ def arch(mesh: int, glb_depth: int, rf_depth: int):
 
 ERT = EnergyTable({"DRAM": {"read": 512.0, "write": 512.0}, "GLB": {"read": 20.0, "write": 22.0},
                    "RF": {"read": 0.3, "write": 0.35}, "mac": {"mac": 0.3}})
-CASES = [
-    ("GEMM 16x32x16, 4 PEs", gemm(16, 32, 16), arch(4, 64, 8)),
-    ("GEMM 24x16x32, 8 PEs", gemm(24, 16, 32), arch(8, 128, 16)),
-    ("GEMM 32x32x24, 4 PEs", gemm(32, 32, 24), arch(4, 256, 16)),
-    ("conv C4 M8 R3 P8, 4 PEs", conv2d(1, 4, 8, 3, 1, 8, 1), arch(4, 64, 16)),
-    ("conv C8 M4 R3 P6 s2, 4 PEs", conv2d(1, 8, 4, 3, 1, 6, 1, stride=2), arch(4, 128, 8)),
+CASES = [  # 0.4M - 4.6M points each after pruning
+    ("GEMM 8x8x8, 4 PEs", gemm(8, 8, 8), arch(4, 64, 8)),
+    ("GEMM 8x16x8, 4 PEs", gemm(8, 16, 8), arch(4, 64, 8)),
+    ("GEMM 12x8x16, 4 PEs", gemm(12, 8, 16), arch(4, 128, 16)),
+    ("GEMM 16x8x8, 8 PEs", gemm(16, 8, 8), arch(8, 128, 16)),
+    ("conv C4 M4 R3 P4, 4 PEs", conv2d(1, 4, 4, 3, 1, 4, 1), arch(4, 64, 16)),
+    ("conv C2 M4 R3 P6 s2, 4 PEs", conv2d(1, 2, 4, 3, 1, 6, 1, stride=2), arch(4, 128, 8)),
 ]
 
 
