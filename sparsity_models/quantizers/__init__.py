@@ -1,0 +1,1 @@
+"""Quantizers (vectorized torch, CPU): integer, BitMoD, Panacea, BBS, SBQ, TQ, ANT, OliVe."""
