@@ -51,7 +51,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _objective(text: str) -> Any:
+def parse_objective(text: str) -> Any:
     """``edp`` | ``energy`` | ``delay`` | ``energy=1,delay=0.5`` (weighted sum)."""
     if "=" not in text:
         return text
@@ -79,7 +79,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         options["time_limit_s"] = args.time_limit
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
-        weights=args.weights, objective=_objective(args.objective), jobs=args.jobs,
+        weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=options, progress=True,
     )
     print(format_table(report))
@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     ert.set_defaults(handler=_cmd_ert)
 
     # Verbs that live in their own modules register themselves here (one line each).
+    from mapper.sweep import register as register_sweep; register_sweep(verbs)
+    from mapper.compare import register as register_compare; register_compare(verbs)
     return parser
 
 

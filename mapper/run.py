@@ -172,6 +172,8 @@ def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], p
     }
     for p in parts[:-1]:
         row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]
+    for p in parts[:-1]:
+        row[f"accesses_{p}"] = sum(d["reads"] + d["fills"] + d["updates"] for d in result["levels"][p]["dataspaces"].values())
     row[f"energy_{parts[-1]}_pJ"] = result["compute"]["energy_pJ"]
     return row
 
