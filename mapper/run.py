@@ -10,7 +10,7 @@ result cache at once, so an interrupted run resumes without redoing finished lay
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from mapper.mapping import mapping_from_dict
 from mapper.model import Evaluation, evaluate
 from mapper.search import search
 from mapper.spec import Spec
+from mapper.workers import process_pool
 from workloads.graph import LayerGraph, problem_label
 from workloads.problem import Problem
 from workloads.yamlio import parse_yaml_text
@@ -120,7 +121,7 @@ def run_model(
             pending.append((label, key, problem, rep_stats))
     bar = _progress(len(pending), progress)
     if jobs > 1 and len(pending) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
             for fut in as_completed(futures):
                 label, key = futures[fut]

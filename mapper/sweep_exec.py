@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from mapper.cache import ResultCache
 from mapper.run import ModelReport, run_model
 from mapper.spec import Spec
+from mapper.workers import process_pool
 from workloads.graph import LayerGraph
 from workloads.yamlio import InputError
 
@@ -105,7 +106,7 @@ def run_tasks(tasks: list[PointTask], on_done: OnDone, jobs: int = 1, dask: Any 
 
 
 def _run_pool(tasks: list[PointTask], on_done: OnDone, jobs: int) -> None:
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)))
+    pool = process_pool(min(jobs, len(tasks)))
     try:
         pending = {pool.submit(compute_point, t): t for t in tasks}
         while pending:
