@@ -1,0 +1,234 @@
+"""Compare accelerators on the same workloads: ``python -m mapper compare --specs A B C --model M``.
+
+Every (spec, model, phase) is mapped and evaluated by :func:`mapper.run.run_model`; speedup and
+energy are normalized to the first spec (the baseline) per model and phase, and summarized by
+their geometric mean over the workloads. Energy is split into DRAM (the outermost level),
+on-chip buffers (every other storage level, leakage included) and core (the compute level).
+
+Outputs (``--out DIR``): ``compare.json`` (``{"baseline", "rows", "geomean"}``), ``compare.csv``
+and ``compare.png`` (speedup and normalized-energy bars per workload, as in the papers' figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from mapper.spec import Spec, load_spec
+from workloads.graph import LayerGraph
+from workloads.yamlio import InputError, write_atomic
+
+PARTS = ("DRAM", "buffers", "core")
+
+
+def energy_parts(report: Any) -> dict[str, float]:
+    """Energy (pJ) of a :class:`mapper.run.ModelReport` split into DRAM / on-chip buffers / core."""
+    breakdown = report.summary()["energy_breakdown_pJ"]
+    names = list(report.parts)
+    dram, core = names[0], names[-1]
+    buffers = sum(v for k, v in breakdown.items() if k not in (dram, core))
+    return {"DRAM": breakdown[dram], "buffers": buffers, "core": breakdown[core]}
+
+
+def _labels(specs: Sequence[Spec]) -> list[str]:
+    """Spec names, made unique with the file stem when two specs share a name."""
+    names = [s.name for s in specs]
+    out = []
+    for s in specs:
+        label = s.name if names.count(s.name) == 1 else f"{s.name}[{s.source.stem}]"
+        while label in out:
+            label += "'"
+        out.append(label)
+    return out
+
+
+def _geomean(values: Iterable[float]) -> float:
+    vals = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+
+
+def compare(
+    specs: Sequence[Spec | str | os.PathLike], models: Sequence[str | LayerGraph], phases: Sequence[str] = ("prefill",),
+    seq_len: int = 256, batch: int = 1, kv_len: int | None = None, weights: str | None = None, jobs: int = 1,
+    cache: Any | None = None, search_options: dict[str, Any] | None = None, objective: Any = "edp",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run every spec on every model and phase; returns ``{"baseline", "rows", "geomean"}``.
+
+    ``specs`` are :class:`Spec` objects or spec paths/bundled names; the first is the baseline.
+    ``models`` are built-in model names / config.json paths (run in every phase) or prebuilt
+    :class:`LayerGraph` objects (run once, in the phase of their ``meta``).
+    Each row: ``spec, model, phase, cycles, seconds, energy_pJ, speedup, energy_norm, area_um2``,
+    ``macs``, ``energy_DRAM_pJ, energy_buffers_pJ, energy_core_pJ`` and ``statistics`` (where the
+    tensor statistics came from). ``speedup`` = baseline seconds /
+    seconds (cycles when clocks are equal); ``energy_norm`` = energy / baseline energy.
+    """
+    from mapper.run import run_model
+
+    loaded = [s if isinstance(s, Spec) else load_spec(s) for s in specs]
+    if not loaded:
+        raise InputError("<compare>", "specs", "expected at least one spec")
+    if not models:
+        raise InputError("<compare>", "models", "expected at least one model")
+    labels = _labels(loaded)
+    workloads: list[tuple[str, str, LayerGraph | None]] = []
+    for model in models:
+        if isinstance(model, LayerGraph):
+            workloads.append((model.name, str(model.meta.get("phase", phases[0])), model))
+        else:
+            workloads.extend((str(model), phase, None) for phase in phases)
+    rows: list[dict[str, Any]] = []
+    for model, phase, graph in workloads:
+        group = []
+        for spec, label in zip(loaded, labels):
+            rep = run_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
+                            objective=objective, jobs=jobs, cache=cache, search_options=search_options,
+                            progress=progress, graph=graph)
+            s = rep.summary()
+            parts = energy_parts(rep)
+            group.append({
+                "spec": label, "model": model, "phase": phase, "cycles": int(s["cycles"]),
+                "seconds": float(s["seconds"]), "energy_pJ": float(s["energy_pJ"]), "speedup": 1.0,
+                "energy_norm": 1.0, "area_um2": float(s["area_um2"]), "macs": int(s["macs"]),
+                **{f"energy_{k}_pJ": float(v) for k, v in parts.items()},
+                "statistics": s["provenance"].get("note", ""),
+            })
+        base = group[0]
+        for row in group:
+            row["speedup"] = base["seconds"] / row["seconds"] if row["seconds"] > 0 else float("inf")
+            row["energy_norm"] = row["energy_pJ"] / base["energy_pJ"] if base["energy_pJ"] > 0 else float("nan")
+        rows.extend(group)
+    geomean = {label: {"speedup": _geomean(r["speedup"] for r in rows if r["spec"] == label),
+                       "energy_norm": _geomean(r["energy_norm"] for r in rows if r["spec"] == label)}
+               for label in labels}
+    return {"baseline": labels[0], "rows": rows, "geomean": geomean}
+
+
+def to_dataframe(result: dict[str, Any]) -> Any:
+    """The rows of a :func:`compare` result as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(result["rows"])
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Terminal table: per workload, each spec's speedup, normalized energy and energy split."""
+    lines = [f"baseline: {result['baseline']} (speedup = baseline time / time; energy normalized to the baseline)"]
+    head = f"{'spec':<22} {'cycles':>13} {'speedup':>8} {'energy uJ':>11} {'E norm':>7} {'DRAM':>6} {'buffers':>8} {'core':>6} {'area mm2':>9}"
+    workloads = list(dict.fromkeys((r["model"], r["phase"]) for r in result["rows"]))
+    for model, phase in workloads:
+        lines += ["", f"{model} ({phase})", head]
+        for r in (r for r in result["rows"] if (r["model"], r["phase"]) == (model, phase)):
+            e = max(r["energy_pJ"], 1e-30)
+            share = [100 * r[f"energy_{p}_pJ"] / e for p in PARTS]
+            lines.append(f"{r['spec'][:22]:<22} {r['cycles']:>13,} {r['speedup']:>7.3f}x {r['energy_pJ'] * 1e-6:>11.4g} "
+                         f"{r['energy_norm']:>7.3f} {share[0]:>5.1f}% {share[1]:>7.1f}% {share[2]:>5.1f}% {r['area_um2'] * 1e-6:>9.3f}")
+    lines += ["", f"geometric mean over {len(workloads)} workload(s)", f"{'spec':<22} {'speedup':>8} {'E norm':>7}"]
+    for label, g in result["geomean"].items():
+        lines.append(f"{label[:22]:<22} {g['speedup']:>7.3f}x {g['energy_norm']:>7.3f}")
+    return "\n".join(lines)
+
+
+def compare_png(result: dict[str, Any]) -> bytes:
+    """Grouped bars of speedup (top) and stacked normalized energy DRAM/buffers/core (bottom)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    specs = list(result["geomean"])
+    workloads = list(dict.fromkeys((r["model"], r["phase"]) for r in result["rows"]))
+    by = {(r["spec"], r["model"], r["phase"]): r for r in result["rows"]}
+    names = [m if len({p for _, p in workloads}) == 1 else f"{m}\n{p}" for m, p in workloads] + ["geomean"]
+    width = 0.8 / len(specs)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(6.0, 1.3 * len(names) * max(1, len(specs)) ** 0.5), 7))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, spec in enumerate(specs):
+        xs = [j + (i - (len(specs) - 1) / 2) * width for j in range(len(names))]
+        speed = [by[(spec, m, p)]["speedup"] for m, p in workloads] + [result["geomean"][spec]["speedup"]]
+        ax1.bar(xs, speed, width, label=spec, color=colors[i % len(colors)])
+        bottom = [0.0] * len(names)
+        for k, (part, alpha) in enumerate(zip(PARTS, (1.0, 0.6, 0.3))):
+            vals = [by[(spec, m, p)][f"energy_{part}_pJ"] / by[(result["baseline"], m, p)]["energy_pJ"] for m, p in workloads]
+            total = [by[(spec, m, p)]["energy_norm"] for m, p in workloads]
+            gm = result["geomean"][spec]["energy_norm"]
+            share = sum(v / t for v, t in zip(vals, total) if t > 0) / max(len(vals), 1)
+            vals.append(gm * share)
+            ax2.bar(xs, vals, width, bottom=bottom, color=colors[i % len(colors)], alpha=alpha, edgecolor="black",
+                    linewidth=0.3)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+    for ax, ylabel in ((ax1, f"speedup over {result['baseline']}"), (ax2, f"energy / {result['baseline']}")):
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.axhline(1.0, color="gray", linewidth=0.6)
+    ax1.legend(fontsize=7, ncol=min(4, len(specs)))
+    from matplotlib.patches import Patch
+
+    ax2.legend(handles=[Patch(facecolor="gray", alpha=a, edgecolor="black", label=p) for p, a in zip(PARTS, (1.0, 0.6, 0.3))],
+               fontsize=7, title="energy split", title_fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write compare.json, compare.csv and compare.png into ``out_dir``."""
+    from mapper.report import rows_to_csv
+
+    out = Path(out_dir)
+    paths = {"json": out / "compare.json", "csv": out / "compare.csv", "png": out / "compare.png"}
+    write_atomic(paths["json"], json.dumps(result, indent=2) + "\n")
+    write_atomic(paths["csv"], rows_to_csv(result["rows"]))
+    write_atomic(paths["png"], compare_png(result))
+    return paths
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mapper.cache import ResultCache
+
+    specs = [load_spec(p) for p in args.specs]           # every spec is checked before anything runs
+    options: dict[str, Any] = {"seed": args.seed}
+    if args.max_evaluations:
+        options["max_evaluations"] = args.max_evaluations
+    if args.time_limit:
+        options["time_limit_s"] = args.time_limit
+    result = compare(specs, args.model, phases=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
+                     weights=args.weights, jobs=args.jobs, cache=ResultCache(args.cache) if args.cache else None,
+                     search_options=options, progress=True)
+    print(format_table(result))
+    if args.out:
+        paths = write_outputs(result, args.out)
+        print(f"wrote {paths['json']}, {paths['csv'].name}, {paths['png'].name}")
+    return 0
+
+
+def register(verbs: Any) -> None:
+    """Add the ``compare`` verb to the CLI's subparsers."""
+    p = verbs.add_parser("compare", help="run several specs on the same workloads; speedup and energy vs the first")
+    p.add_argument("--specs", nargs="+", required=True, help="spec YAMLs or bundled names; the first is the baseline")
+    p.add_argument("--model", action="extend", nargs="+", required=True,
+                   help="built-in model(s) or config.json (several: --model A B or repeat --model)")
+    p.add_argument("--phase", nargs="+", choices=["prefill", "decode"], default=["prefill"], help="one or more phases")
+    p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
+    p.add_argument("--weights", help="checkpoint or 'minilm' for measured statistics (default: synthetic profile)")
+    p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="worker processes per run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
+    p.add_argument("--cache", help="result cache file (default $BITLOOP_CACHE_DIR/results.sqlite)")
+    p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")
+    p.set_defaults(handler=_cmd_compare)
+
+
+__all__ = ["compare", "energy_parts", "format_table", "compare_png", "register", "to_dataframe", "write_outputs"]
