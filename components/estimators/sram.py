@@ -49,9 +49,24 @@ def _value(ports: str, banks: float, quantity: str, capacity_bits: float, width_
 
 def sram_quantity(quantity: str, capacity_bits: float, width_bits: float, banks: float = 1,
                   read_ports: int = 0, write_ports: int = 0, rw_ports: int = 1) -> float:
-    """One fitted CACTI quantity (``read_pJ``, ``write_pJ``, ``leakage_mW``, ``area_mm2``) at 28 nm."""
+    """One fitted CACTI quantity (``read_pJ``, ``write_pJ``, ``leakage_mW``, ``area_mm2``) at 28 nm.
+
+    Non-decreasing in capacity: the value is the largest of the fit at ``capacity_bits`` and at
+    every power-of-two capacity from 64 bits up to it (the bank-trend ratio of two fits used
+    beyond 4 banks can otherwise dip as capacity grows).
+    """
     if capacity_bits <= 0 or width_bits <= 0:
         raise ValueError("SRAM capacity and width must be positive")
+    value = _fitted(quantity, capacity_bits, width_bits, banks, read_ports, write_ports, rw_ports)
+    smaller = 64.0
+    while smaller < capacity_bits:
+        value = max(value, _fitted(quantity, smaller, width_bits, banks, read_ports, write_ports, rw_ports))
+        smaller *= 2
+    return value
+
+
+def _fitted(quantity: str, capacity_bits: float, width_bits: float, banks: float,
+            read_ports: int, write_ports: int, rw_ports: int) -> float:
     n_ports = read_ports + write_ports + rw_ports
     if n_ports <= 1:
         return _value("rw", banks, quantity, capacity_bits, width_bits)

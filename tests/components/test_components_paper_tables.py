@@ -50,6 +50,57 @@ def test_relative_claims_of_the_papers():
     assert v[("sbq_engine", "power_mW")] < v[("tq_engine", "power_mW")]
 
 
+def _table_iv(value):
+    """bbs_bitvert Table IV as {(quantity, optimized): {sub_group: value(target)}}."""
+    cols: dict = {}
+    for t in TARGETS:
+        if t.class_name == "bitvert_pe" and t.table.split("/")[0] == "IV":
+            cols.setdefault((t.quantity, int(t.attributes["optimized"])), {})[int(t.attributes["sub_group"])] = value(t)
+    return cols
+
+
+PAPER_IV = _table_iv(lambda t: t.value)
+
+# Pairs of Table IV the component model orders the other way (docs/components.md, "Table IV
+# orderings"). Strict xfail: a change that fixes one must drop it here and update the docs.
+KNOWN_REVERSED_IV = {
+    ("area_um2", 1, 4, 8): "optimized area: model sub-group 4 743 < sub-group 8 788 um^2 (paper 786.5 > 739.6)",
+    ("power_mW", 0, 4, 8): "unoptimized power: model sub-group 4 0.475 < sub-group 8 0.499 mW (paper 0.51 > 0.49)",
+}
+
+
+def _iv_pairs():
+    for (quantity, optimized), col in sorted(PAPER_IV.items()):
+        order = sorted(col, key=col.get, reverse=True)          # the paper's order, largest first
+        for larger, smaller in zip(order, order[1:]):
+            key = (quantity, optimized, larger, smaller)
+            marks = [pytest.mark.xfail(strict=True, reason=KNOWN_REVERSED_IV[key])] if key in KNOWN_REVERSED_IV else []
+            yield pytest.param(quantity, optimized, larger, smaller, marks=marks,
+                               id=f"{quantity}-{'opt' if optimized else 'noopt'}-sg{larger}>sg{smaller}")
+
+
+def test_table_iv_paper_orderings():
+    """The orderings the pair test checks are the paper's (Sec. V-E): unoptimized area falls with the
+    sub-group size; otherwise sub-group 8 is the smallest and sub-group 16 the largest."""
+    expected = {("area_um2", 0): [16, 8, 4], ("area_um2", 1): [16, 4, 8],
+                ("power_mW", 0): [16, 4, 8], ("power_mW", 1): [16, 4, 8]}
+    assert {k: sorted(col, key=col.get, reverse=True) for k, col in PAPER_IV.items()} == expected
+    assert all(len(set(col.values())) == 3 for col in PAPER_IV.values())          # strict in the paper
+    assert set(KNOWN_REVERSED_IV) <= {p.values[:4] for p in _iv_pairs()}
+
+
+@pytest.mark.parametrize("quantity,optimized,larger,smaller", list(_iv_pairs()))
+def test_table_iv_sub_group_ordering(quantity, optimized, larger, smaller):
+    """bbs_bitvert Table IV: the component model orders the sub-group sizes (16/8/4) as the paper does,
+    for area and power, with and without the optimizations (each adjacent pair, strictly)."""
+    model = {sg: model_value(t, resolver=RESOLVER) for t in TARGETS
+             if t.class_name == "bitvert_pe" and t.table.split("/")[0] == "IV" and t.quantity == quantity
+             and int(t.attributes["optimized"]) == optimized for sg in [int(t.attributes["sub_group"])]}
+    assert model[larger] > model[smaller], (
+        f"{quantity} optimized={optimized}: model sub-group {larger} {model[larger]:.4g} <= sub-group {smaller} "
+        f"{model[smaller]:.4g} (paper {PAPER_IV[(quantity, optimized)][larger]} > {PAPER_IV[(quantity, optimized)][smaller]})")
+
+
 def test_shipped_cell_costs_reproduce_from_the_calibration():
     """The fitted CSVs are exactly what `python -m components.calibrate --fit` produces."""
     prior = load_cells(str(CELLS_CSV.with_name("logic_cells_prior.csv")))
