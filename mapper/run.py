@@ -9,7 +9,6 @@ result cache at once, so an interrupted run resumes without redoing finished lay
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from mapper.bitlevel import layer_models, stats_identity
 from mapper.cache import ResultCache, cache_key
 from mapper.mapping import mapping_from_dict
 from mapper.model import Evaluation, evaluate
+from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
 from mapper.workers import process_pool
@@ -119,7 +119,7 @@ def run_model(
             found[label] = {**hit, "cached": True}
         else:
             pending.append((label, key, problem, rep_stats))
-    bar = _progress(len(pending), progress)
+    bar = progress_bar(len(pending), progress, "searching layers", "layer")
     if jobs > 1 and len(pending) > 1:
         with process_pool(jobs) as pool:
             futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
@@ -177,19 +177,6 @@ def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], p
         row[f"accesses_{p}"] = sum(d["reads"] + d["fills"] + d["updates"] for d in result["levels"][p]["dataspaces"].values())
     row[f"energy_{parts[-1]}_pJ"] = result["compute"]["energy_pJ"]
     return row
-
-
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def close(self) -> None: ...
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0 or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="searching layers", unit="layer", file=sys.stderr)
 
 
 __all__ = ["ModelReport", "run_model"]

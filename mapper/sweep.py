@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +26,7 @@ from mapper.spec import Spec, load_spec
 from mapper.sweep_exec import METRICS, PointTask, run_tasks
 from mapper.sweep_output import check_metrics, pareto_mask, write_outputs
 from mapper.sweep_points import check_param_values, expand_points, model_identity, parse_params, point_specs
+from mapper.progress import progress_bar
 from workloads.graph import LayerGraph
 from workloads.yamlio import InputError
 from workloads.zoo import build_graph
@@ -60,20 +60,6 @@ def _available_metrics(spec: Spec) -> list[str]:
     minimized = [m for m in METRICS if m not in ("utilization", "macs")]
     return [*minimized, *(f"{kind}_{p}_{unit}" for kind, unit in (("energy", "pJ"), ("area", "um2"), ("power", "mW"))
                         for p in parts)]
-
-
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def close(self) -> None: ...
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    """A tqdm bar on an interactive stderr, else a no-op."""
-    if not enabled or total == 0 or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="sweep points", unit="point", file=sys.stderr)
 
 
 def sweep(
@@ -132,7 +118,7 @@ def sweep(
             tasks.append(PointTask(key, s, model, graph, run_args, objective, options, str(store.path.resolve())))
     if len(tasks) == 1 and dask is None:
         tasks[0].layer_jobs = jobs
-    bar = _progress(len(tasks), progress)
+    bar = progress_bar(len(tasks), progress, "sweep points", "point")
 
     def done(task: PointTask, result: dict[str, Any]) -> None:
         store.put(task.key, result, kind="sweep")   # committed before anything else can fail

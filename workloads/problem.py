@@ -251,6 +251,20 @@ def batched_matmul(B: int, M: int, N: int, K: int, name: str = "BMM") -> Problem
     )
 
 
+# Input feature map of a (depthwise) convolution: W = Wdilation*R + Wstride*P, H likewise.
+_CONV_INPUTS = DataSpace(
+    INPUTS,
+    ((Term("N"),), (Term("C"),), (Term("R", "Wdilation"), Term("P", "Wstride")), (Term("S", "Hdilation"), Term("Q", "Hstride"))),
+)
+
+
+def _conv_coefficients(stride: int | tuple[int, int], dilation: int | tuple[int, int]) -> dict[str, int]:
+    """Coefficient values from an int or (W, H) stride and dilation."""
+    ws, hs = (stride, stride) if isinstance(stride, int) else stride
+    wd, hd = (dilation, dilation) if isinstance(dilation, int) else dilation
+    return {"Wstride": ws, "Hstride": hs, "Wdilation": wd, "Hdilation": hd}
+
+
 def conv2d(
     N: int, C: int, M: int, R: int, S: int, P: int, Q: int,
     stride: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1, name: str = "CNN-Layer",
@@ -259,24 +273,14 @@ def conv2d(
 
     ``stride`` and ``dilation`` are ints or (W, H) pairs. Input width = stride*(P-1) + dilation*(R-1) + 1.
     """
-    ws, hs = (stride, stride) if isinstance(stride, int) else stride
-    wd, hd = (dilation, dilation) if isinstance(dilation, int) else dilation
     return Problem(
         name,
         ("C", "M", "R", "S", "N", "P", "Q"),
         {"N": N, "C": C, "M": M, "R": R, "S": S, "P": P, "Q": Q},
-        {"Wstride": ws, "Hstride": hs, "Wdilation": wd, "Hdilation": hd},
+        _conv_coefficients(stride, dilation),
         (
             DataSpace(WEIGHTS, ((Term("C"),), (Term("M"),), (Term("R"),), (Term("S"),))),
-            DataSpace(
-                INPUTS,
-                (
-                    (Term("N"),),
-                    (Term("C"),),
-                    (Term("R", "Wdilation"), Term("P", "Wstride")),
-                    (Term("S", "Hdilation"), Term("Q", "Hstride")),
-                ),
-            ),
+            _CONV_INPUTS,
             DataSpace(OUTPUTS, ((Term("N"),), (Term("M"),), (Term("P"),), (Term("Q"),)), read_write=True),
         ),
     )
@@ -287,24 +291,14 @@ def depthwise_conv2d(
     stride: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1, name: str = "DW-Layer",
 ) -> Problem:
     """Depthwise 2-D convolution: one filter per channel, so channel C indexes all three tensors."""
-    ws, hs = (stride, stride) if isinstance(stride, int) else stride
-    wd, hd = (dilation, dilation) if isinstance(dilation, int) else dilation
     return Problem(
         name,
         ("C", "R", "S", "N", "P", "Q"),
         {"N": N, "C": C, "R": R, "S": S, "P": P, "Q": Q},
-        {"Wstride": ws, "Hstride": hs, "Wdilation": wd, "Hdilation": hd},
+        _conv_coefficients(stride, dilation),
         (
             DataSpace(WEIGHTS, ((Term("C"),), (Term("R"),), (Term("S"),))),
-            DataSpace(
-                INPUTS,
-                (
-                    (Term("N"),),
-                    (Term("C"),),
-                    (Term("R", "Wdilation"), Term("P", "Wstride")),
-                    (Term("S", "Hdilation"), Term("Q", "Hstride")),
-                ),
-            ),
+            _CONV_INPUTS,
             DataSpace(OUTPUTS, ((Term("N"),), (Term("C"),), (Term("P"),), (Term("Q"),)), read_write=True),
         ),
     )
