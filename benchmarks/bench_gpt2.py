@@ -19,9 +19,12 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
 def run(spec: Path, cache: Path, out: Path, jobs: int) -> float:
+    """Wall seconds of one `search` process; raises RuntimeError with its stderr if it fails."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mapper", "search", "--spec", str(spec), "--model", "gpt2", "--seq-len", "256",
-                    "--jobs", str(jobs), "--cache", str(cache), "--out", str(out)], check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "mapper", "search", "--spec", str(spec), "--model", "gpt2", "--seq-len", "256",
+                           "--jobs", str(jobs), "--cache", str(cache), "--out", str(out)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
     return time.perf_counter() - start
 
 
@@ -36,9 +39,13 @@ def main() -> None:
     for spec in specs:
         with tempfile.TemporaryDirectory() as tmp:
             cache, out = Path(tmp) / "cache.sqlite", Path(tmp) / "out"
-            cold = run(spec, cache, out, args.jobs)
-            warm = run(spec, cache, out, args.jobs)
-        print(f"{spec.stem:<28} {cold:>8.1f} {warm:>9.1f}")
+            try:
+                cold = run(spec, cache, out, args.jobs)
+                warm = run(spec, cache, out, args.jobs)
+            except RuntimeError as exc:
+                print(f"{spec.stem:<28} FAILED: {exc}")
+                continue
+        print(f"{spec.stem:<28} {cold:>8.1f} {warm:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

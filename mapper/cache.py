@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = "bitloop-1"
+CACHE_VERSION = "bitloop-2"
 
 
 def default_cache_path() -> Path:

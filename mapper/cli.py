@@ -77,6 +77,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         options["max_evaluations"] = args.max_evaluations
     if args.time_limit:
         options["time_limit_s"] = args.time_limit
+    if args.imperfect:
+        options["imperfect"] = True
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
         weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--seed", type=int, default=0)
     srch.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
     srch.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
+    srch.add_argument("--imperfect", action="store_true",
+                      help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
     srch.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
     srch.add_argument("--out", help="output folder")
     srch.set_defaults(handler=_cmd_search)

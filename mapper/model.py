@@ -153,7 +153,9 @@ def evaluate_batch(
     # Energy.
     energy_level = np.zeros((B, L, len(problem.dataspaces)))
     energy_leak = np.zeros((B, L + 1))
-    actions = {k: v * counts.computes for k, v in models.work.actions_per_mac(n_lanes).items()}
+    # MACs performed: steps x active lanes (= the problem's MACs unless factors are padded).
+    performed = counts.compute_steps * counts.used_instances[:, L]
+    actions = {k: v * performed for k, v in models.work.actions_per_mac(n_lanes).items()}
     energy_compute = np.zeros(B)
     if ert is not None:
         for i, lvl in enumerate(arch.levels):

@@ -22,7 +22,7 @@ from mapper.search import search
 from mapper.spec import Spec
 from mapper.workers import process_pool
 from workloads.graph import LayerGraph, problem_label
-from workloads.problem import Problem
+from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import parse_yaml_text
 from workloads.zoo import build_graph
 
@@ -74,15 +74,21 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
     result = search(problem, spec.arch, spec.constraints_for(problem), ert=spec.ert, models=models,
                     objective=objective, clock_MHz=spec.clock_MHz, **options)
     return {
-        "mapping_yaml": result.mapping.to_yaml(spec.arch, problem), "objective": result.objective,
+        "mapping_yaml": result.mapping.to_yaml(spec.arch, result.problem), "problem_yaml": result.problem.to_yaml(),
+        "objective": result.objective,
         "evaluated": result.evaluated, "valid": result.valid, "exhaustive": result.exhaustive, "seconds": result.seconds,
     }
 
 
 def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-layer statistics from ``weights`` (a checkpoint, 'minilm', ...), or none (synthetic profile)."""
+    from sparsity_models.families import resolve
+    from sparsity_models.synthetic import DEFAULT_PROFILE
+
+    if not resolve(spec.work_model["family"], str(spec.source), "spec.work_model.family").uses_stats:
+        return {}, {"weights": None, "note": f"work model '{spec.work_model['family']}' does not depend on tensor statistics"}
     if weights is None:
-        profile = spec.work_model.get("profile", "default")
+        profile = spec.work_model.get("profile", DEFAULT_PROFILE)
         return {}, {"weights": None, "note": f"no weights given: statistics come from the synthetic profile '{profile}'"}
     from sparsity_models import layer_stats, map_to_graph
 
@@ -144,14 +150,16 @@ def run_model(
 
     for problem, names in groups:
         label = problem_label(problem)
-        mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, problem, f"<mapping {label}>")
+        # The mapped problem: the layer's own, or padded up to imperfect factors.
+        mapped = problem_from_dict(parse_yaml_text(found[label]["problem_yaml"]), f"<problem {label}>")
+        mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
         mappings[label] = found[label]["mapping_yaml"]
-        problems[label] = problem.to_yaml()
+        problems[label] = found[label]["problem_yaml"]
         shared: Evaluation | None = None
         for name in names:
             layer = graph.layer(name)
             if name in stats or shared is None:
-                ev = evaluate(problem, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
+                ev = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
                 if name not in stats:
                     shared = ev
             else:

@@ -58,6 +58,7 @@ class SearchResult:
 
     mapping: Mapping
     evaluation: Evaluation
+    problem: Problem  # the problem the mapping is for: padded up to its factors when imperfect
     objective: float
     evaluated: int
     valid: int
@@ -154,10 +155,12 @@ def search(
         smallest = _minimal_tile_bits(problem, arch, models, space.keep_patterns[0] if space.keep_patterns else keep_all)
         raise _no_valid_mapping(problem, arch, models, smallest)
     mapping = best.batch.mapping(best.index, problem)
+    # Imperfect factors pad dimensions: the mapping is exact for the padded problem.
+    padded = problem.with_bounds(**{d: mapping.factor_product(d) for d in problem.dims})
     from mapper.model import evaluate  # local: evaluate re-validates the winner end to end
 
-    evaluation = evaluate(problem, arch, mapping, ert, models, clock_MHz=clock_MHz)
-    return SearchResult(mapping, evaluation, best.value, stats["evaluated"], stats["valid"], exhaustive,
+    evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
+    return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
                         time.perf_counter() - start, history)
 
 

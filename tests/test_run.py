@@ -49,7 +49,7 @@ def test_summary_contract_and_totals(tmp_path: Path) -> None:
     # 16 MAC lanes: no layer can finish in fewer than MACs / 16 cycles.
     for r in report.rows:
         assert r["cycles"] >= r["macs"] / 16
-    assert "synthetic" in s["provenance"]["note"]
+    assert "does not depend on tensor statistics" in s["provenance"]["note"]  # a dense INT8 spec
 
 
 def test_resume_does_not_redo_finished_layers(tmp_path: Path) -> None:
@@ -105,3 +105,32 @@ def test_cli_search_bad_spec_is_one_line_error(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "\n" not in err and str(bad) in err and "architecture" in err
     assert main(["search", "--spec", str(tmp_path / "missing.yaml"), "--model", "gpt2"]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_imperfect_factors_pad_and_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """GEMM 15 x 15 x 15 on a 4x4 array: exact factors use at most 3x3 lanes (15 = 3 * 5), so
+    >= 3375 / 9 = 375 cycles; padding to 16 lets all 16 lanes work. The padded mapping is written
+    with its padded problem, and `model` reproduces the layer's numbers from those files."""
+    spec = load_spec(SPEC)
+    g = LayerGraph("prime")
+    g.add_layer("fc", gemm(15, 15, 15), "linear")
+    cache = ResultCache(tmp_path / "c.sqlite")
+    opts = {"mode": "guided", "max_evaluations": 20000, "patience": 10}
+    exact = run_model(spec, "prime", graph=g, cache=cache, search_options=opts, objective="delay")
+    padded = run_model(spec, "prime", graph=g, cache=cache, search_options={**opts, "imperfect": True}, objective="delay")
+    label = "GEMM(M=15,N=15,K=15)"
+    assert exact.rows[0]["macs"] == padded.rows[0]["macs"] == 15 ** 3
+    assert exact.rows[0]["cycles"] >= 375
+    assert padded.rows[0]["cycles"] < exact.rows[0]["cycles"]
+    instance = padded.problems[label].split("instance:")[1]
+    assert "16" in instance  # at least one dimension was padded
+    out = tmp_path / "out"
+    from mapper.report import write_report
+
+    write_report(padded, out)
+    code = main(["model", "--spec", str(SPEC), "--problem", str(out / "mappings" / "GEMM_M=15_N=15_K=15.problem.yaml"),
+                 "--mapping", str(out / "mappings" / "GEMM_M=15_N=15_K=15.yaml"), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cycles"] == padded.rows[0]["cycles"]
+    assert result["energy_pJ"] == pytest.approx(padded.rows[0]["energy_pJ"], rel=1e-9)
