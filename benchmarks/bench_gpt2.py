@@ -2,13 +2,14 @@
 
     python benchmarks/bench_gpt2.py [--specs sa_ws bitvert ...] [--jobs 2]
 
-Cold: a fresh cache file; warm: the same command again (every layer's search cached).
+Cold: fresh result and statistics caches; warm: the same command again (every layer's search cached).
 Each run is a separate `python -m mapper search` process, as a user would run it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,8 +22,9 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 def run(spec: Path, cache: Path, out: Path, jobs: int) -> float:
     """Wall seconds of one `search` process; raises RuntimeError with its stderr if it fails."""
     start = time.perf_counter()
+    env = {**os.environ, "BITLOOP_CACHE_DIR": str(cache.parent / "stats")}  # statistics cache cold too
     proc = subprocess.run([sys.executable, "-m", "mapper", "search", "--spec", str(spec), "--model", "gpt2", "--seq-len", "256",
-                           "--jobs", str(jobs), "--cache", str(cache), "--out", str(out)], capture_output=True, text=True)
+                           "--jobs", str(jobs), "--cache", str(cache), "--out", str(out)], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
     return time.perf_counter() - start

@@ -91,7 +91,7 @@ class _Best:
         return False
 
 
-def _no_valid_mapping(problem: Problem, arch: Arch, models: BitLevelModels, min_bits: np.ndarray) -> InputError:
+def _no_valid_mapping(arch: Arch, min_bits: np.ndarray) -> InputError:
     """Name the level whose smallest seen tile set does not fit."""
     for i, lvl in enumerate(arch.levels):
         cap = lvl.capacity_bits
@@ -151,9 +151,8 @@ def search(
         _guided(space, run, np.random.default_rng(seed), max_evaluations, time_limit_s, start, patience, population, mutants, stats)
 
     if best.batch is None or not np.isfinite(best.value):
-        keep_all = tuple(frozenset(problem.dataspace_names) if i == 0 else frozenset() for i in range(len(arch.levels)))
-        smallest = _minimal_tile_bits(problem, arch, models, space.keep_patterns[0] if space.keep_patterns else keep_all)
-        raise _no_valid_mapping(problem, arch, models, smallest)
+        # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
+        raise _no_valid_mapping(arch, _minimal_tile_bits(problem, arch, models, space.keep_patterns[0]))
     mapping = best.batch.mapping(best.index, problem)
     # Imperfect factors pad dimensions: the mapping is exact for the padded problem.
     padded = problem.with_bounds(**{d: mapping.factor_product(d) for d in problem.dims})

@@ -83,19 +83,17 @@ class Spec:
         entries = []
         for i, entry in enumerate(self.constraints_raw):
             e = dict(entry)
-            for key in ("factors",):
-                if isinstance(e.get(key), str):
-                    kept = []
-                    for tok in e[key].split():
-                        dim = tok.split("=")[0].split("<")[0].split(">")[0]
-                        if dim not in KNOWN_DIMS:
-                            raise InputError(self.source, f"spec.constraints[{i}].{key}", f"unknown dimension {dim!r} (known: {', '.join(sorted(KNOWN_DIMS))})")
-                        if dim in problem.dims:
-                            kept.append(tok)
-                    e[key] = " ".join(kept)
-            for key in ("permutation",):
-                if isinstance(e.get(key), str):
-                    e[key] = "".join(d for d in e[key] if d in problem.dims)
+            if isinstance(e.get("factors"), str):
+                kept = []
+                for tok in e["factors"].split():
+                    dim = tok.split("=")[0].split("<")[0].split(">")[0]
+                    if dim not in KNOWN_DIMS:
+                        raise InputError(self.source, f"spec.constraints[{i}].factors", f"unknown dimension {dim!r} (known: {', '.join(sorted(KNOWN_DIMS))})")
+                    if dim in problem.dims:
+                        kept.append(tok)
+                e["factors"] = " ".join(kept)
+            if isinstance(e.get("permutation"), str):
+                e["permutation"] = "".join(d for d in e["permutation"] if d in problem.dims)
             if "split" in e and isinstance(entry.get("permutation"), str):
                 # Keep the X/Y split aligned with the dims that remain.
                 before = entry["permutation"][: int(e["split"])]
