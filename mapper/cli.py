@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
+from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
 from workloads.yamlio import InputError, write_atomic
 
 
@@ -51,20 +51,6 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_objective(text: str) -> Any:
-    """``edp`` | ``energy`` | ``delay`` | ``energy=1,delay=0.5`` (weighted sum)."""
-    if "=" not in text:
-        return text
-    weights = {}
-    for part in text.split(","):
-        name, _, value = part.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise InputError("<args>", "--objective", f"expected NAME=WEIGHT pairs, got {part!r}") from None
-    return weights
-
-
 def _cmd_search(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
     from mapper.report import format_table, write_report
@@ -72,17 +58,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from mapper.spec import load_spec
 
     spec = load_spec(args.spec)
-    options = {"seed": args.seed}
-    if args.max_evaluations:
-        options["max_evaluations"] = args.max_evaluations
-    if args.time_limit:
-        options["time_limit_s"] = args.time_limit
-    if args.imperfect:
-        options["imperfect"] = True
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
         weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
-        cache=ResultCache(args.cache) if args.cache else None, search_options=options, progress=True,
+        cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
     print(format_table(report))
     if args.out:
@@ -126,18 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
     srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
     srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
-    srch.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
-    srch.add_argument("--batch", type=int, default=1)
-    srch.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
-    srch.add_argument("--weights", help="checkpoint (safetensors file, HF folder) or 'minilm' for measured statistics")
-    srch.add_argument("--objective", default="edp", help="edp | energy | delay | weighted, e.g. energy=1,delay=1e3")
-    srch.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="worker processes")
-    srch.add_argument("--seed", type=int, default=0)
-    srch.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
-    srch.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
-    srch.add_argument("--imperfect", action="store_true",
-                      help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
-    srch.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
+    add_run_arguments(srch)
     srch.add_argument("--out", help="output folder")
     srch.set_defaults(handler=_cmd_search)
 

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
 from mapper.spec import Spec, load_spec
 from workloads.graph import LayerGraph
 from workloads.yamlio import InputError, write_atomic
@@ -196,14 +197,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
 
     specs = [load_spec(p) for p in args.specs]           # every spec is checked before anything runs
-    options: dict[str, Any] = {"seed": args.seed}
-    if args.max_evaluations:
-        options["max_evaluations"] = args.max_evaluations
-    if args.time_limit:
-        options["time_limit_s"] = args.time_limit
     result = compare(specs, args.model, phases=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
                      weights=args.weights, jobs=args.jobs, cache=ResultCache(args.cache) if args.cache else None,
-                     search_options=options, progress=True)
+                     search_options=search_options_from(args), objective=parse_objective(args.objective), progress=True)
     print(format_table(result))
     if args.out:
         paths = write_outputs(result, args.out)
@@ -218,15 +214,7 @@ def register(verbs: Any) -> None:
     p.add_argument("--model", action="extend", nargs="+", required=True,
                    help="built-in model(s) or config.json (several: --model A B or repeat --model)")
     p.add_argument("--phase", nargs="+", choices=["prefill", "decode"], default=["prefill"], help="one or more phases")
-    p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
-    p.add_argument("--weights", help="checkpoint or 'minilm' for measured statistics (default: synthetic profile)")
-    p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="worker processes per run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
-    p.add_argument("--cache", help="result cache file (default $BITLOOP_CACHE_DIR/results.sqlite)")
+    add_run_arguments(p, jobs_help="worker processes per run")
     p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")
     p.set_defaults(handler=_cmd_compare)
 

@@ -26,6 +26,7 @@ from mapper.spec import Spec, load_spec
 from mapper.sweep_exec import METRICS, PointTask, run_tasks
 from mapper.sweep_output import check_metrics, pareto_mask, write_outputs
 from mapper.sweep_points import check_param_values, expand_points, model_identity, parse_params, point_specs
+from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
 from mapper.progress import progress_bar
 from workloads.graph import LayerGraph
 from workloads.yamlio import InputError
@@ -176,18 +177,11 @@ def _format_table(df: pd.DataFrame, params: list[str], max_rows: int = 60) -> st
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from mapper.cli import parse_objective
-
     params = parse_params(args.param or [])
-    options: dict[str, Any] = {"seed": args.seed}
-    if args.max_evaluations:
-        options["max_evaluations"] = args.max_evaluations
-    if args.time_limit:
-        options["time_limit_s"] = args.time_limit
     start = time.perf_counter()
     df = sweep(args.spec, args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
                batch=args.batch, kv_len=args.kv_len, weights=args.weights, objective=parse_objective(args.objective),
-               search_options=options, jobs=args.jobs, dask=args.dask, cache=args.cache, out=args.out,
+               search_options=search_options_from(args), jobs=args.jobs, dask=args.dask, cache=args.cache, out=args.out,
                pareto=args.pareto.split(","), progress=True)
     print(_format_table(df, list(params)))
     computed = int((~df["cached"]).sum())
@@ -211,17 +205,8 @@ def register(verbs: Any) -> None:
     how.add_argument("--zip", action="store_true", help="the i-th values of every --param together")
     p.add_argument("--pareto", default=",".join(DEFAULT_PARETO), help="metrics the Pareto front minimizes (columns)")
     p.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
-    p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
-    p.add_argument("--weights", help="checkpoint or 'minilm' for measured statistics")
-    p.add_argument("--objective", default="edp", help="mapping objective: edp | energy | delay | weighted")
-    p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="worker processes (or Dask workers with --dask local)")
+    add_run_arguments(p, jobs_help="worker processes (or Dask workers with --dask local)")
     p.add_argument("--dask", metavar="ADDRESS", help="run points on Dask: 'local' (LocalCluster) or tcp://HOST:PORT")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
-    p.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite)")
     p.add_argument("--out", help="output folder")
     p.set_defaults(handler=_cmd_sweep)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from workloads.yamlio import InputError
+from workloads.yamlio import InputError, read_text
 
 
 def calibration_texts(path: str | Path | None = None) -> list[str]:
@@ -13,13 +13,7 @@ def calibration_texts(path: str | Path | None = None) -> list[str]:
     if path is None:
         text = resources.files("sparsity_models").joinpath("data/calibration.txt").read_text(encoding="utf-8")
     else:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(p, None, "calibration text file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(p, None, f"cannot read calibration text ({exc})") from None
+        text = read_text(path, "calibration text file")
     paras = [" ".join(p.split()) for p in text.split("\n\n")]
     paras = [p for p in paras if p]
     if not paras:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from workloads.yamlio import InputError, as_int
+from workloads.yamlio import InputError, as_int, read_text
 
 HF_MODEL_TYPES = ("gpt2", "opt", "llama", "phi", "bert", "vit", "deit")
 
@@ -155,12 +155,7 @@ def read_config_json(path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(p, None, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(p, None, f"cannot read file ({exc})") from None
+    text = read_text(p)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

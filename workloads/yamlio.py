@@ -75,18 +75,22 @@ def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
         raise InputError(source, None, f"invalid YAML at {where}: {problem}") from None
 
 
-def load_yaml(path: str | os.PathLike) -> Any:
-    """Load one YAML file safely; a missing file or bad syntax raises :class:`InputError`."""
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A UTF-8 text file's contents; a missing or unreadable file raises :class:`InputError`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(p, None, "file not found") from None
+        raise InputError(p, None, f"{what} not found") from None
     except IsADirectoryError:
-        raise InputError(p, None, "expected a YAML file, found a directory") from None
+        raise InputError(p, None, f"expected a {what}, found a directory") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(p, None, f"cannot read file ({exc})") from None
-    return parse_yaml_text(text, p)
+        raise InputError(p, None, f"cannot read {what} ({exc})") from None
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """Load one YAML file safely; a missing file or bad syntax raises :class:`InputError`."""
+    return parse_yaml_text(read_text(path), path)
 
 
 def dump_yaml(data: Any) -> str:
