@@ -293,3 +293,13 @@ def test_missing_file(tmp_path: Path, kind: str) -> None:
     with pytest.raises(InputError, match="file not found") as info:
         _load(kind, path)
     assert info.value.source == str(path)
+
+
+def test_input_error_survives_pickling() -> None:
+    """Errors raised in worker processes reach the CLI with their file, key and message."""
+    import pickle
+
+    err = InputError("specs/x.yaml", "spec.work_model.sub_group", "expected one of 4, 8, 16")
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, InputError) and str(back) == str(err)
+    assert (back.source, back.key, back.expected) == (err.source, err.key, err.expected)

@@ -32,6 +32,10 @@ class InputError(Exception):
         where = f"{self.source}: {self.key}: " if self.key else f"{self.source}: "
         super().__init__(f"{where}{expected}")
 
+    def __reduce__(self) -> tuple:
+        # Rebuild from the constructor's arguments so the error crosses process boundaries intact.
+        return (InputError, (self.source, self.key or None, self.expected))
+
 
 class _SafeLoaderWithTags(yaml.SafeLoader):
     """SafeLoader that keeps Timeloop v0.4 tags (``!Component``...) as a ``_tag`` key."""
