@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
@@ -128,13 +128,6 @@ class Arch:
         outer = self.levels[i]
         inner = self.levels[i + 1] if i + 1 < len(self.levels) else self.compute
         return inner.mesh_x // outer.mesh_x, inner.mesh_y // outer.mesh_y
-
-    def with_level(self, name: str, **changes: Any) -> "Arch":
-        """A copy with one storage level's fields replaced (used by sweeps)."""
-        i = self.level_index(name, self.source, "levels")
-        levels = list(self.levels)
-        levels[i] = replace(levels[i], **changes)
-        return replace(self, levels=tuple(levels))
 
 
 # ---- parsing ------------------------------------------------------------------------------

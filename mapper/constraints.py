@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapper.arch import Arch
-from mapper.mapping import parse_permutation
+from mapper.mapping import directive_level, parse_permutation
 from workloads.problem import Problem
 from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
 
@@ -102,12 +102,8 @@ def constraints_from_list(entries: Any, arch: Arch, problem: Problem, source: st
     names = set(problem.dataspace_names)
     for i, entry in enumerate(entries):
         key = f"constraints[{i}]"
-        if not isinstance(entry, dict):
-            raise InputError(source, key, "expected a mapping with target and type")
-        target = entry.get("target")
-        if not isinstance(target, str):
-            raise InputError(source, f"{key}.target", f"expected a level name, got {target!r}")
-        lc = result.levels[arch.level_index(target, source, f"{key}.target")]
+        lc = result.levels[directive_level(entry, arch, source, key)]
+        target = entry["target"]
         kind = entry.get("type", "temporal")
         if kind == "temporal":
             lc.temporal.update(parse_factor_bounds(entry.get("factors"), problem.dims, source, f"{key}.factors"))

@@ -37,9 +37,6 @@ class EnergyTable:
                 return value
         return None
 
-    def has(self, path: str, name: str) -> bool:
-        return self._entry(self.energy_pJ, path, name) is not None
-
     def energy(self, path: str, name: str, action: str) -> float:
         """pJ of one ``action`` on component ``path`` (matched by last name component); 0 for a missing leak."""
         actions = self._entry(self.energy_pJ, path, name)

@@ -149,6 +149,16 @@ def parse_permutation(raw: Any, dims: tuple[str, ...], source: str, key: str) ->
     return tuple(order)
 
 
+def directive_level(entry: Any, arch: Arch, source: str, key: str) -> int:
+    """Index of the arch level a mapping or constraint directive targets (clear errors otherwise)."""
+    if not isinstance(entry, dict):
+        raise InputError(source, key, "expected a directive mapping with target and type")
+    target = entry.get("target")
+    if not isinstance(target, str):
+        raise InputError(source, f"{key}.target", f"expected a level name, got {target!r}")
+    return arch.level_index(target, source, f"{key}.target")
+
+
 def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.PathLike = "<mapping>") -> Mapping:
     """Build a :class:`Mapping` from Timeloop mapping YAML data; unmentioned factors are 1 and
     unmentioned data spaces are kept."""
@@ -167,12 +177,7 @@ def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.
     keep: list[set[str]] = [set(problem.dataspace_names) for _ in range(n)]
     for i, entry in enumerate(entries):
         key = f"mapping[{i}]"
-        if not isinstance(entry, dict):
-            raise InputError(source, key, "expected a directive mapping with target and type")
-        target = entry.get("target")
-        if not isinstance(target, str):
-            raise InputError(source, f"{key}.target", f"expected a level name, got {target!r}")
-        li = arch.level_index(target, source, f"{key}.target")
+        li = directive_level(entry, arch, source, key)
         kind = entry.get("type", "temporal")
         if kind == "temporal":
             temporal[li].update(parse_factors(entry.get("factors"), dims, source, f"{key}.factors"))

@@ -173,11 +173,6 @@ class Mapspace:
         free = [k for k in nonunit if k not in inner_rev]
         return [units + perm + inner_rev for perm in itertools.permutations(free)]
 
-    def size(self) -> int:
-        """Upper bound on the number of (factorization, order, bypass) points."""
-        fact = math.prod(len(t) for t in self.dim_tuples)
-        return fact * math.factorial(self.D) ** max(self.L - 1, 0) * len(self.keep_patterns)
-
     def count(self, limit: int) -> int:
         """Points ``enumerate`` yields (an upper bound under partial-permutation constraints);
         stops counting once past ``limit``."""

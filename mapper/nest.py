@@ -13,7 +13,7 @@ computed per tensor axis from the 1-D union length ``g(len, offsets)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -110,7 +110,6 @@ class NestCounts:
     reduction: np.ndarray
     compute_steps: np.ndarray
     computes: int
-    lockstep_lanes: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def per_instance(self, counts: np.ndarray) -> np.ndarray:
         """Totals [B, levels, ds] divided by the used instances of each level."""
