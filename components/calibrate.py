@@ -1,8 +1,9 @@
 """Paper-table targets, model predictions and the fit of the 28 nm logic cell costs.
 
-``python -m components.calibrate`` refits ``components/data/logic_cells_28nm.csv`` from the
-targets whose role is ``calibrate`` in ``components/data/paper_targets.yaml`` and prints
-paper vs model for every target (calibrated and predicted).
+``python -m components.calibrate --fit`` refits ``components/data/logic_cells_28nm.csv`` and
+``logic_factors_28nm.csv`` from the targets whose role is ``calibrate`` (cells and families) or
+``refine`` (the refine families only) in ``components/data/paper_targets.yaml``; without
+``--fit`` it prints paper vs model for every target (calibrated, refined and predicted).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def load_targets(path: str | Path = TARGETS) -> list[Target]:
                 out.append(Target(row["id"], row["paper"], str(row["table"]), row["class"], dict(row.get("attributes") or {}),
                                   float(row["clock_MHz"]), q, float(row[q]), role, bool(row.get("leak", True))))
     return out
+
+
+def load_refine_families(path: str | Path = TARGETS) -> list[str]:
+    """Design families fitted in stage 2 of :func:`fit_cells` (``refine_families`` of the targets file)."""
+    return [str(f) for f in load_yaml(path).get("refine_families") or []]
 
 
 def _resolver(cells: dict[str, dict[str, float]] | None = None, factors: dict[str, float] | None = None) -> Resolver:
@@ -108,23 +114,50 @@ def _linear(t: Target, r: Resolver, field: str) -> float:
     return r.energy(t.class_name, _attrs(t), "compute", {}, where)[0] * t.clock_MHz / 1000.0
 
 
-def design_matrices(targets: list[Target], field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X_logic, X_fp, c0): per target and cell, the coefficient of the cell cost, split into
-    non-FP primitives and FP units (which carry the FP factor), and the part priced by other
-    estimators (SRAM, DRAM), which does not depend on the cell costs."""
+def design_matrices(targets: list[Target], field: str, families: list[str]
+                    ) -> tuple[dict[str | None, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Per design family (``None`` = parts without a fitted family factor): ``(X_logic, X_fp)``,
+    per target and cell the coefficient of the cell cost in that family's parts, split into
+    non-FP primitives and FP units (which carry the FP factor); and ``c0``, the part priced by
+    other estimators (SRAM, DRAM), which does not depend on the cell costs.
+
+    A family can cover a whole target (``design_family`` on the class) or some of its
+    subcomponents (``design_family`` set on a subcomponent); the value of a target is
+    ``sum_f factor_f * (X_logic[f] + fp * X_fp[f]) @ costs + c0``.
+    """
     base = load_cells()
-    neutral = {"fp_area_factor": 1.0, "fp_energy_factor": 1.0}
-    doubled = {"fp_area_factor": 2.0, "fp_energy_factor": 2.0}
+    kind = "area" if field == "area_um2" else "energy"
     zero = {c: {k: 0.0 for k in v} for c, v in base.items()}
-    c0 = np.array([_linear(t, _resolver(zero, neutral), field) for t in targets])
-    x1, x2 = [], []
-    for cell in base:
-        unit = _unit_cells(base, cell, field)
-        r1, r2 = _resolver(unit, neutral), _resolver(unit, doubled)
-        x1.append([_linear(t, r1, field) for t in targets])
-        x2.append([_linear(t, r2, field) for t in targets])
-    x1, x2 = np.array(x1).T - c0[:, None], np.array(x2).T - c0[:, None]
-    return 2 * x1 - x2, x2 - x1, c0
+
+    def column(cells: dict[str, dict[str, float]], fp: float, doubled: str | None) -> np.ndarray:
+        factors = {"fp_area_factor": fp, "fp_energy_factor": fp}
+        if doubled is not None:
+            factors[f"{doubled}_{kind}_factor"] = 2.0
+        r = _resolver(cells, factors)
+        return np.array([_linear(t, r, field) for t in targets])
+
+    c0 = column(zero, 1.0, None)
+    total = column(base, 1.0, None)
+    present = [f for f in families if not np.allclose(column(base, 1.0, f), total, rtol=0, atol=0)]
+    out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {f: (np.zeros((len(targets), len(base))),) * 2
+                                                          for f in families if f not in present}
+    rest_logic = rest_fp = None
+    for fam in [None, *present]:
+        x1, x2 = [], []
+        for cell in base:
+            unit = _unit_cells(base, cell, field)
+            x1.append(column(unit, 1.0, fam) - c0)
+            x2.append(column(unit, 2.0, fam) - c0)
+        x1, x2 = np.array(x1).T, np.array(x2).T
+        logic, fp = 2 * x1 - x2, x2 - x1
+        if fam is None:
+            rest_logic, rest_fp = logic, fp
+        else:   # doubling the family's factor adds its parts once more
+            out[fam] = (logic - rest_logic, fp - rest_fp)
+    for fam in present:
+        rest_logic, rest_fp = rest_logic - out[fam][0], rest_fp - out[fam][1]
+    out[None] = (rest_logic, rest_fp)
+    return out, c0
 
 
 ENERGY_KIND = {"AND2": "logic", "XOR2": "logic", "FA": "logic", "HA": "logic", "GE": "logic",
@@ -136,41 +169,43 @@ def _families(factors: dict[str, float], kind: str) -> list[str]:
 
 
 def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_factors: dict[str, float],
-              strength: float = 0.1) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+              strength: float = 0.1, refine_families: list[str] | None = None
+              ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Fit cell costs, the FP factors and the design-family factors to the calibration targets.
 
-    Each cell cost is ``prior * exp(u)``; ``u`` (and the factors, in log space) minimize the
-    squared log error of the calibration targets plus ``strength * |u|^2``, which keeps cells
-    that the targets do not constrain near their prior (textbook gate-equivalent) values.
-    Energies are tied to the fitted areas by one energy density per cell kind.
-    Families are the ``<family>_area_factor`` entries of the prior factors; a target's family is
-    its ``design_family`` attribute (none = reference, factor 1).
+    Stage 1: each cell cost is ``prior * exp(u)``; ``u`` (and the factors, in log space)
+    minimize the squared log error of the ``calibrate`` targets plus ``strength * |u|^2``, which
+    keeps cells that the targets do not constrain near their prior (textbook gate-equivalent)
+    values. Energies are tied to the fitted areas by one energy density per cell kind.
+    Families are the ``<family>_area_factor`` entries of the prior factors; a part's family is
+    its ``design_family`` attribute, inherited from its parent unless a subcomponent sets it
+    (none = reference, factor 1). Families that no calibration target contains keep their prior.
+    Stage 2: with the cells and the other factors fixed, the ``refine_families`` factors (held
+    at their prior in stage 1) minimize the squared log error of the ``calibrate`` and
+    ``refine`` targets that contain them.
     """
     from scipy.optimize import least_squares
 
+    refine = load_refine_families() if refine_families is None else list(refine_families)
     cal = [t for t in targets if t.role == "calibrate"]
     cells_out = {c: dict(v) for c, v in prior.items()}
     factors_out = dict(prior_factors)
     names = list(prior)
-    lib = load_library()
     for quantity, field, kind in (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy")):
         rows = [t for t in cal if t.quantity == quantity]
         if not rows:
             continue
-        x_logic, x_fp, c0 = design_matrices(rows, field)
+        parts, c0 = design_matrices(rows, field, _families(prior_factors, kind))
         y = np.array([t.value for t in rows])
-        fam_of = [_family(t, lib) for t in rows]
-        families = [f for f in _families(prior_factors, kind) if f in fam_of]
-        onehot = np.array([[1.0 if f == fam else 0.0 for fam in families] for f in fam_of]).reshape(len(rows), len(families))
+        # fit the factors of the families that some calibration target contains (not the refine ones)
+        families = [f for f in parts if f is not None and f not in refine and _contains(parts, f)]
+        held = {f: prior_factors.get(f"{f}_{kind}_factor", 1.0) for f in parts if f is not None and f not in families}
         leak = np.zeros(len(rows))
         if quantity == "power_mW":
-            r = _resolver(prior, prior_factors)
-            zero = {c: {k: 0.0 for k in v} for c, v in prior.items()}
-            rz = _resolver(zero, prior_factors)
-            leak = np.array([model_value(t, resolver=r) - _linear(t, r, field) - (_linear(t, rz, field) - 0.0) * 0
-                             for t in rows])
-            # leak = everything but the compute energy: logic leakage at the prior costs plus other
+            # everything but the compute energy: logic leakage at the prior costs plus other
             # estimators' leakage (excluded for targets with leak: false)
+            r = _resolver(prior, prior_factors)
+            leak = np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
         fam0 = np.array([prior_factors[f"{f}_{kind}_factor"] for f in families])
         if field == "area_um2":
             p0 = np.array([prior[c]["area_um2"] for c in names])
@@ -194,9 +229,7 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
 
         def resid(v: np.ndarray) -> np.ndarray:
             params, fp, fam = unpack(v)
-            costs = basis @ params
-            scale = np.exp(onehot @ np.log(fam)) if len(families) else np.ones(len(rows))
-            pred = scale * (x_logic @ costs + fp * (x_fp @ costs)) + c0 + leak
+            pred = _predict(parts, c0 + leak, basis @ params, fp, {**held, **dict(zip(families, fam))})
             return np.concatenate([np.log(np.maximum(pred, 1e-12) / y), np.sqrt(strength) * v[:reg]])
 
         sol = least_squares(resid, np.zeros(m + 1 + len(families)))
@@ -209,18 +242,52 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
         factors_out[f"fp_{kind}_factor"] = float(fp)
         for f, v in zip(families, fam):
             factors_out[f"{f}_{kind}_factor"] = float(v)
+    if refine:
+        _refine(targets, cells_out, factors_out, refine)
     return cells_out, factors_out
 
 
-def _family(t: Target, lib) -> str | None:
-    if "design_family" in t.attributes:
-        return t.attributes["design_family"]
-    cls = lib.get(t.class_name)
-    return cls.attributes.get("design_family") if cls is not None else None
+def _contains(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], family: str) -> bool:
+    return bool(parts[family][0].any() or parts[family][1].any())
 
 
-def _factor(factors: dict[str, float], family: str | None, kind: str) -> float:
-    return factors.get(f"{family}_{kind}_factor", 1.0) if family else 1.0
+def _predict(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], base: np.ndarray, costs: np.ndarray, fp: float,
+             scales: dict[str, float]) -> np.ndarray:
+    """Target values from the per-family design matrices: ``base + sum_f scale_f (X_logic + fp X_fp) costs``."""
+    pred = base.copy()
+    for f, (x_logic, x_fp) in parts.items():
+        pred += (1.0 if f is None else scales[f]) * (x_logic @ costs + fp * (x_fp @ costs))
+    return pred
+
+
+def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: dict[str, float],
+            refine: list[str]) -> None:
+    """Stage 2 of :func:`fit_cells`: fit the ``refine`` families' factors in place, cells fixed."""
+    from scipy.optimize import least_squares
+
+    for quantity, field, kind in (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy")):
+        # the calibrate and refine targets that contain a refine family
+        r1, r2 = _resolver(cells, factors), _resolver(cells, {**factors, **{f"{f}_{kind}_factor": 2.0 for f in refine}})
+        rows = [t for t in targets if t.role in ("calibrate", "refine") and t.quantity == quantity
+                and _linear(t, r1, field) != _linear(t, r2, field)]
+        if not rows:
+            continue
+        parts, base = design_matrices(rows, field, _families(factors, kind))
+        fitted = [f for f in refine if f in parts and _contains(parts, f)]
+        y = np.array([t.value for t in rows])
+        if quantity == "power_mW":   # leakage follows the (already refined) areas
+            r = _resolver(cells, factors)
+            base = base + np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
+        costs = np.array([cells[c][field] for c in cells])
+        scales = {f: factors.get(f"{f}_{kind}_factor", 1.0) for f in parts if f is not None}
+
+        def resid(v: np.ndarray) -> np.ndarray:
+            pred = _predict(parts, base, costs, factors[f"fp_{kind}_factor"], {**scales, **dict(zip(fitted, np.exp(v)))})
+            return np.log(np.maximum(pred, 1e-12) / y)
+
+        sol = least_squares(resid, np.zeros(len(fitted)))
+        for f, v in zip(fitted, np.exp(sol.x)):
+            factors[f"{f}_{kind}_factor"] = float(v)
 
 
 def write_cells(cells: dict[str, dict[str, float]], path: Path = CELLS_CSV) -> None:
