@@ -138,7 +138,7 @@ def design_matrices(targets: list[Target], field: str, families: list[str]
 
     c0 = column(zero, 1.0, None)
     total = column(base, 1.0, None)
-    present = [f for f in families if not np.allclose(column(base, 1.0, f), total, rtol=0, atol=0)]
+    present = [f for f in families if not np.array_equal(column(base, 1.0, f), total)]
     out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {f: (np.zeros((len(targets), len(base))),) * 2
                                                           for f in families if f not in present}
     rest_logic = rest_fp = None
