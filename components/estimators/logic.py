@@ -78,7 +78,7 @@ def mux_cells(n_inputs: float, width: float, encoding: str = "binary") -> Cells:
 
     ``binary`` select (an index): a tree of N-1 2:1 muxes per bit plus a select-distribution
     term growing as (N-1)^1.5 per bit (``MUXW``: select decoding, buffering and wiring, which
-    dominate wide muxes; fitted to the BitVert mux-size deltas of bbs_bitvert Table IV).
+    dominate wide muxes).
     ``onehot`` select (straight from a priority encoder): one AND-OR input cell (AO) per
     input and bit.
     """
