@@ -26,6 +26,8 @@ from .resolve import Resolver, _Where
 
 TARGETS = Path(__file__).resolve().parent / "data" / "paper_targets.yaml"
 QUANTITIES = ("area_um2", "power_mW")
+# (target quantity, cell field fitted to it, factor kind); areas are fitted before energies
+FIT_FIELDS = (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy"))
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
     cells_out = {c: dict(v) for c, v in prior.items()}
     factors_out = dict(prior_factors)
     names = list(prior)
-    for quantity, field, kind in (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy")):
+    for quantity, field, kind in FIT_FIELDS:
         rows = [t for t in cal if t.quantity == quantity]
         if not rows:
             continue
@@ -204,8 +206,7 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
         if quantity == "power_mW":
             # everything but the compute energy: logic leakage at the prior costs plus other
             # estimators' leakage (excluded for targets with leak: false)
-            r = _resolver(prior, prior_factors)
-            leak = np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
+            leak = _non_compute(rows, _resolver(prior, prior_factors), field)
         fam0 = np.array([prior_factors[f"{f}_{kind}_factor"] for f in families])
         if field == "area_um2":
             p0 = np.array([prior[c]["area_um2"] for c in names])
@@ -247,6 +248,11 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
     return cells_out, factors_out
 
 
+def _non_compute(rows: list[Target], r: Resolver, field: str) -> np.ndarray:
+    """Per target, the power (mW) that the compute energy does not explain: leakage."""
+    return np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
+
+
 def _contains(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], family: str) -> bool:
     return bool(parts[family][0].any() or parts[family][1].any())
 
@@ -265,7 +271,7 @@ def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: 
     """Stage 2 of :func:`fit_cells`: fit the ``refine`` families' factors in place, cells fixed."""
     from scipy.optimize import least_squares
 
-    for quantity, field, kind in (("area_um2", "area_um2", "area"), ("power_mW", "energy_pJ", "energy")):
+    for quantity, field, kind in FIT_FIELDS:
         # the calibrate and refine targets that contain a refine family
         r1, r2 = _resolver(cells, factors), _resolver(cells, {**factors, **{f"{f}_{kind}_factor": 2.0 for f in refine}})
         rows = [t for t in targets if t.role in ("calibrate", "refine") and t.quantity == quantity
@@ -276,8 +282,7 @@ def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: 
         fitted = [f for f in refine if f in parts and _contains(parts, f)]
         y = np.array([t.value for t in rows])
         if quantity == "power_mW":   # leakage follows the (already refined) areas
-            r = _resolver(cells, factors)
-            base = base + np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
+            base = base + _non_compute(rows, _resolver(cells, factors), field)
         costs = np.array([cells[c][field] for c in cells])
         scales = {f: factors.get(f"{f}_{kind}_factor", 1.0) for f in parts if f is not None}
 
