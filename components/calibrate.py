@@ -118,10 +118,10 @@ def _linear(t: Target, r: Resolver, field: str) -> float:
 
 def design_matrices(targets: list[Target], field: str, families: list[str]
                     ) -> tuple[dict[str | None, tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Per design family (``None`` = parts without a fitted family factor): ``(X_logic, X_fp)``,
-    per target and cell the coefficient of the cell cost in that family's parts, split into
-    non-FP primitives and FP units (which carry the FP factor); and ``c0``, the part priced by
-    other estimators (SRAM, DRAM), which does not depend on the cell costs.
+    """Per design family that some target contains (``None`` = parts without a family factor):
+    ``(X_logic, X_fp)``, per target and cell the coefficient of the cell cost in that family's
+    parts, split into non-FP primitives and FP units (which carry the FP factor); and ``c0``, the
+    part priced by other estimators (SRAM, DRAM), which does not depend on the cell costs.
 
     A family can cover a whole target (``design_family`` on the class) or some of its
     subcomponents (``design_family`` set on a subcomponent); the value of a target is
@@ -141,8 +141,7 @@ def design_matrices(targets: list[Target], field: str, families: list[str]
     c0 = column(zero, 1.0, None)
     total = column(base, 1.0, None)
     present = [f for f in families if not np.array_equal(column(base, 1.0, f), total)]
-    out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {f: (np.zeros((len(targets), len(base))),) * 2
-                                                          for f in families if f not in present}
+    out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
     rest_logic = rest_fp = None
     for fam in [None, *present]:
         x1, x2 = [], []
@@ -200,7 +199,7 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
         parts, c0 = design_matrices(rows, field, _families(prior_factors, kind))
         y = np.array([t.value for t in rows])
         # fit the factors of the families that some calibration target contains (not the refine ones)
-        families = [f for f in parts if f is not None and f not in refine and _contains(parts, f)]
+        families = [f for f in parts if f is not None and f not in refine]
         held = {f: prior_factors.get(f"{f}_{kind}_factor", 1.0) for f in parts if f is not None and f not in families}
         leak = np.zeros(len(rows))
         if quantity == "power_mW":
@@ -253,10 +252,6 @@ def _non_compute(rows: list[Target], r: Resolver, field: str) -> np.ndarray:
     return np.array([model_value(t, resolver=r) - _linear(t, r, field) for t in rows])
 
 
-def _contains(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], family: str) -> bool:
-    return bool(parts[family][0].any() or parts[family][1].any())
-
-
 def _predict(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], base: np.ndarray, costs: np.ndarray, fp: float,
              scales: dict[str, float]) -> np.ndarray:
     """Target values from the per-family design matrices: ``base + sum_f scale_f (X_logic + fp X_fp) costs``."""
@@ -279,7 +274,7 @@ def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: 
         if not rows:
             continue
         parts, base = design_matrices(rows, field, _families(factors, kind))
-        fitted = [f for f in refine if f in parts and _contains(parts, f)]
+        fitted = [f for f in refine if f in parts]
         y = np.array([t.value for t in rows])
         if quantity == "power_mW":   # leakage follows the (already refined) areas
             base = base + _non_compute(rows, _resolver(cells, factors), field)
