@@ -21,6 +21,8 @@ from typing import Any
 
 from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
 
+NEST_ANALYSES = ("timeloop", "exact")
+
 _INSTANCE_RE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 
 # Attribute spellings accepted for the same storage parameter (Timeloop accepts several).
@@ -68,10 +70,14 @@ class StorageLevel(Level):
         block_size: words per vector access (``width / datawidth``); accesses are ceil(words / block_size).
         depth: rows of ``width`` bits, None for unbounded (DRAM).
         read_bandwidth, write_bandwidth, shared_bandwidth: words per cycle per instance, None = unlimited.
+        cluster_size: instances that share one physical ``width``-bit array (Timeloop
+            ``cluster_size``: block = width / cluster_size / datawidth; an access costs the
+            array's energy divided among the used instances of a used cluster).
     """
 
     word_bits: int = 8
     block_size: int = 1
+    cluster_size: int = 1
     depth: int | None = None
     read_bandwidth: float | None = None
     write_bandwidth: float | None = None
@@ -96,13 +102,21 @@ class ComputeLevel(Level):
 
 @dataclass(frozen=True)
 class Arch:
-    """Storage levels outer to inner, then compute; ``source`` is where it was read from."""
+    """Storage levels outer to inner, then compute; ``source`` is where it was read from.
+
+    ``nest_analysis`` selects the access-count semantics (docs/nest_analysis.md):
+    ``"timeloop"`` (default, equal to timeloop-model's counts) or ``"exact"`` (exact point-set
+    reuse with partial multicast; an explicit alternative).
+    """
 
     levels: tuple[StorageLevel, ...]
     compute: ComputeLevel
     source: str = "<arch>"
+    nest_analysis: str = "timeloop"
 
     def __post_init__(self) -> None:
+        if self.nest_analysis not in NEST_ANALYSES:
+            raise InputError(self.source, "nest_analysis", f"expected one of {', '.join(NEST_ANALYSES)}, got {self.nest_analysis!r}")
         chain: list[Level] = [*self.levels, self.compute]
         for outer, inner in zip(chain, chain[1:]):
             if inner.mesh_x % outer.mesh_x or inner.mesh_y % outer.mesh_y:
@@ -168,12 +182,18 @@ def _make_storage(name: str, path: str, cls: str, attrs: dict[str, Any], mesh: t
     width_raw = _first(attrs, _WIDTH_KEYS)
     width = as_int(width_raw, source, f"{where}.attributes.width", minimum=1) if width_raw is not None else word_bits
     block_raw = attrs.get("block_size")
+    cluster_raw = attrs.get("cluster_size")
+    cluster = as_int(cluster_raw, source, f"{where}.attributes.cluster_size", minimum=1) if cluster_raw is not None else None
     if block_raw is not None:
         block = as_int(block_raw, source, f"{where}.attributes.block_size", minimum=1)
+        if cluster is None:
+            # Timeloop (buffer.cpp ParseSpecs): a width wider than one block makes a cluster.
+            cluster = max(width // (word_bits * block), 1) if width_raw is not None else 1
     else:
-        if width % word_bits:
-            raise InputError(source, f"{where}.attributes.width", f"width {width} bits is not a multiple of datawidth {word_bits}")
-        block = width // word_bits
+        if width % (word_bits * (cluster or 1)):
+            raise InputError(source, f"{where}.attributes.width",
+                             f"width {width} bits is not a multiple of datawidth {word_bits} x cluster_size {cluster or 1}")
+        block = width // (cluster or 1) // word_bits
     depth_raw = _first(attrs, _DEPTH_KEYS)
     depth: int | None
     if depth_raw is not None and not (isinstance(depth_raw, str) and depth_raw.lower() in ("inf", "unbounded")):
@@ -188,7 +208,7 @@ def _make_storage(name: str, path: str, cls: str, attrs: dict[str, Any], mesh: t
         depth = None
     return StorageLevel(
         name=name, path=path, component_class=cls, attributes=attrs, mesh_x=mesh[0], mesh_y=mesh[1],
-        word_bits=word_bits, block_size=block, depth=depth,
+        word_bits=word_bits, block_size=block, cluster_size=cluster or 1, depth=depth,
         read_bandwidth=_optional_bw(attrs, "read_bandwidth", source, where),
         write_bandwidth=_optional_bw(attrs, "write_bandwidth", source, where),
         shared_bandwidth=_optional_bw(attrs, "shared_bandwidth", source, where),
