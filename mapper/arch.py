@@ -325,7 +325,10 @@ def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>") -> Arch:
             _parse_v03(node, "", {}, (1, 1), source, f"architecture.subtree[{i}]", leaves)
     else:
         raise InputError(source, "architecture", "expected 'nodes' (v0.4) or 'subtree' (v0.3)")
-    return _build(leaves, source)
+    built = _build(leaves, source)
+    if "nest_analysis" in arch:  # bitloop's switch (docs/nest_analysis.md); Timeloop has no such key
+        return Arch(built.levels, built.compute, source, str(arch["nest_analysis"]))
+    return built
 
 
 def load_arch(path: str | os.PathLike) -> Arch:

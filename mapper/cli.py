@@ -7,12 +7,13 @@ exit with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
+from mapper.cli_options import add_nest_analysis_argument, add_run_arguments, parse_objective, search_options_from
 from workloads.yamlio import InputError, write_atomic
 
 
@@ -30,12 +31,14 @@ def _cmd_model(args: argparse.Namespace) -> int:
         from mapper.bitlevel import layer_models
         from mapper.spec import load_spec
 
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, args.nest_analysis)
         arch, ert, models, clock = spec.arch, spec.ert, layer_models(spec, None), spec.clock_MHz
         if args.ert:
             ert = load_ert(args.ert, args.art)
     elif args.arch:
         arch = load_arch(args.arch)
+        if args.nest_analysis:
+            arch = dataclasses.replace(arch, nest_analysis=args.nest_analysis)
         ert = load_ert(args.ert, args.art) if args.ert else None
     else:
         raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
@@ -57,7 +60,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from mapper.run import run_model
     from mapper.spec import load_spec
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, args.nest_analysis)
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
         weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--art", help="Accelergy ART.yaml (area per component, um^2)")
     model.add_argument("--out", help="output folder for model.json and model.summary.txt")
     model.add_argument("--json", action="store_true", help="print the JSON instead of the summary")
+    add_nest_analysis_argument(model)
     model.set_defaults(handler=_cmd_model)
 
     srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from mapper.arch import NEST_ANALYSES
 from workloads.yamlio import InputError
 
 
@@ -24,6 +25,14 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker proce
     p.add_argument("--imperfect", action="store_true",
                    help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
     p.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite or $BITLOOP_CACHE_DIR)")
+    add_nest_analysis_argument(p)
+
+
+def add_nest_analysis_argument(p: argparse.ArgumentParser) -> None:
+    """``--nest-analysis timeloop|exact``: overrides the spec's / arch's counting semantics."""
+    p.add_argument("--nest-analysis", choices=NEST_ANALYSES, default=None,
+                   help="access-count semantics: timeloop (default; equal to timeloop-model) or exact "
+                        "(exact point-set reuse, partial multicast, drain reads); docs/nest_analysis.md")
 
 
 def search_options_from(args: argparse.Namespace) -> dict[str, Any]:

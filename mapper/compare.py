@@ -196,7 +196,7 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
 
-    specs = [load_spec(p) for p in args.specs]           # every spec is checked before anything runs
+    specs = [load_spec(p, args.nest_analysis) for p in args.specs]           # every spec is checked before anything runs
     result = compare(specs, args.model, phases=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
                      weights=args.weights, jobs=args.jobs, cache=ResultCache(args.cache) if args.cache else None,
                      search_options=search_options_from(args), objective=parse_objective(args.objective), progress=True)

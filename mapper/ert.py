@@ -21,6 +21,9 @@ ACTION_FALLBACKS: dict[str, tuple[str, ...]] = {
 }
 
 
+OPTIONAL_ACTIONS = ("leak", "idle", "link_transfer")
+
+
 @dataclass
 class EnergyTable:
     """pJ per action for each component, keyed by full path; looked up by path or last name component."""
@@ -38,14 +41,15 @@ class EnergyTable:
         return None
 
     def energy(self, path: str, name: str, action: str) -> float:
-        """pJ of one ``action`` on component ``path`` (matched by last name component); 0 for a missing leak."""
+        """pJ of one ``action`` on component ``path`` (matched by last name component); 0 for a
+        missing optional action (leak, idle, link_transfer)."""
         actions = self._entry(self.energy_pJ, path, name)
         if actions is None:
             raise InputError(self.source, f"ERT.tables.{name}", f"no energy table for component {path!r}")
         for candidate in ACTION_FALLBACKS.get(action, (action,)):
             if candidate in actions:
                 return actions[candidate]
-        if action in ("leak", "idle"):
+        if action in OPTIONAL_ACTIONS:
             return 0.0
         raise InputError(self.source, f"ERT.tables.{path}.actions", f"no action {action!r} (has: {', '.join(actions)})")
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mapper.arch import Arch
+from mapper.arch import Arch, StorageLevel
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping, validate_mapping
 from mapper.nest import MappingBatch, NestCounts, analyze, batch_from_mappings
@@ -80,8 +80,9 @@ class BatchEvaluation:
     compute_cycles: np.ndarray   # [B] float
     level_cycles: np.ndarray     # [B, levels] cycles each level's bandwidth needs
     cycles: np.ndarray           # [B] int64 total cycles
-    energy_level_pJ: np.ndarray  # [B, levels, dataspaces] access energy
-    energy_leak_pJ: np.ndarray   # [B, levels + 1] leakage (last: compute)
+    energy_level_pJ: np.ndarray  # [B, levels, dataspaces] access (and address-generation) energy
+    energy_leak_pJ: np.ndarray   # [B, levels] leakage
+    energy_network_pJ: np.ndarray  # [B, levels, dataspaces] link transfers between a level's children
     energy_compute_pJ: np.ndarray  # [B]
     compute_actions: dict[str, np.ndarray]  # action -> [B] count
     vector: dict[str, np.ndarray]  # reads/fills/updates -> [B, levels, dataspaces] vector accesses per instance
@@ -89,7 +90,8 @@ class BatchEvaluation:
 
     @property
     def energy_pJ(self) -> np.ndarray:
-        return self.energy_level_pJ.sum(axis=(1, 2)) + self.energy_leak_pJ.sum(axis=1) + self.energy_compute_pJ
+        return (self.energy_level_pJ.sum(axis=(1, 2)) + self.energy_leak_pJ.sum(axis=1)
+                + self.energy_network_pJ.sum(axis=(1, 2)) + self.energy_compute_pJ)
 
 
 def bits_table(arch: Arch, problem: Problem, models: BitLevelModels) -> np.ndarray:
@@ -102,6 +104,32 @@ def bits_table(arch: Arch, problem: Problem, models: BitLevelModels) -> np.ndarr
     return bits
 
 
+def _used_clusters(arch: Arch, i: int, counts: NestCounts) -> np.ndarray:
+    """[B] clusters of level ``i`` that hold a used instance, at most instances / cluster_size."""
+    lvl = arch.levels[i]
+    return np.minimum(counts.used_instances[:, i], max(lvl.instances // lvl.cluster_size, 1)).astype(float)
+
+
+def _cluster_utilization(arch: Arch, i: int, counts: NestCounts) -> np.ndarray:
+    """[B] used instances per used cluster: they share one cluster access's energy
+    (buffer.cpp FinalizeBufferEnergy); 1 without clusters."""
+    return counts.used_instances[:, i] / _used_clusters(arch, i, counts)
+
+
+def link_energy(level: StorageLevel, ert: EnergyTable) -> float:
+    """pJ per word moved over a link between two children of ``level``.
+
+    The ERT action ``link_transfer`` of the level if given, else Timeloop's legacy network
+    attributes ``energy_per_hop + 2 x router_energy`` (network-legacy.cpp
+    ComputeNetworkEnergy), else 0 (Timeloop's default network has no wire energy).
+    """
+    from_ert = ert.energy(level.path, level.name, "link_transfer")
+    if from_ert:
+        return from_ert
+    attrs = level.attributes
+    return float(attrs.get("energy_per_hop", 0.0) or 0.0) + 2 * float(attrs.get("router_energy", 0.0) or 0.0)
+
+
 def evaluate_batch(
     problem: Problem, arch: Arch, batch: MappingBatch,
     ert: EnergyTable | None = None, models: BitLevelModels | None = None,
@@ -111,6 +139,7 @@ def evaluate_batch(
     counts = analyze(problem, arch, batch)
     B, L = batch.size, len(arch.levels)
     bits = bits_table(arch, problem, models)
+    rw = np.array([ds.read_write for ds in problem.dataspaces])
     word_bits = np.array([l.word_bits for l in arch.levels], float)
     block = np.array([l.block_size for l in arch.levels], float)
 
@@ -150,29 +179,35 @@ def evaluate_batch(
         level_cycles[:, i] = need
     cycles = np.ceil(np.maximum(compute_cycles, level_cycles.max(axis=1, initial=0.0))).astype(np.int64)
 
-    # Energy.
-    energy_level = np.zeros((B, L, len(problem.dataspaces)))
-    energy_leak = np.zeros((B, L + 1))
+    # Energy (Timeloop: buffer.cpp ComputeBufferEnergy / FinalizeBufferEnergy, arithmetic.cpp Evaluate).
+    n_ds = len(problem.dataspaces)
+    energy_level = np.zeros((B, L, n_ds))
+    energy_leak = np.zeros((B, L))
+    energy_network = np.zeros((B, L, n_ds))
     # MACs performed: steps x active lanes (= the problem's MACs unless factors are padded).
     performed = counts.compute_steps * counts.used_instances[:, L]
     actions = {k: v * performed for k, v in models.work.actions_per_mac(n_lanes).items()}
     energy_compute = np.zeros(B)
     if ert is not None:
         for i, lvl in enumerate(arch.levels):
-            e_r = ert.energy(lvl.path, lvl.name, "read")
-            e_f = ert.energy(lvl.path, lvl.name, "fill")
-            e_u = ert.energy(lvl.path, lvl.name, "update")
-            used_i = counts.used_instances[:, i, None]
-            energy_level[:, i] = used_i * (vector["reads"][:, i] * e_r + vector["fills"][:, i] * e_f + vector["updates"][:, i] * e_u)
-            energy_leak[:, i] = ert.energy(lvl.path, lvl.name, "leak") * lvl.instances * cycles
+            used_i = counts.used_instances[:, i]
+            e_op = {op: ert.energy(lvl.path, lvl.name, op) for op in ("read", "fill", "update")}
+            per_instance = sum(vector[k][:, i] * e_op[op] for k, op in (("reads", "read"), ("fills", "fill"), ("updates", "update")))
+            energy_level[:, i] = per_instance / _cluster_utilization(arch, i, counts)[:, None] * used_i[:, None]
+            addr_gen = lvl.attributes.get("addr_gen_energy")
+            if addr_gen is not None:
+                generations = counts.fills[:, i] + np.where(rw[None], counts.updates[:, i], counts.reads[:, i])
+                energy_level[:, i] += generations / used_i[:, None] * float(addr_gen) * _used_clusters(arch, i, counts)[:, None]
+            # Leakage of the utilized instances only (ComputeLeaksPerCycle).
+            energy_leak[:, i] = ert.energy(lvl.path, lvl.name, "leak") * used_i * cycles
+            energy_network[:, i] = counts.link_transfers[:, i] * link_energy(lvl, ert)
         comp = arch.compute
         for action, count in actions.items():
             energy_compute += count * ert.energy(comp.path, comp.name, action)
-        energy_leak[:, L] = ert.energy(comp.path, comp.name, "leak") * comp.instances * cycles
     utilization = counts.used_instances[:, L] / arch.compute.instances
     return BatchEvaluation(
         counts, valid, capacity_use, compute_cycles, level_cycles, cycles, energy_level, energy_leak,
-        energy_compute, actions, vector, utilization,
+        energy_network, energy_compute, actions, vector, utilization,
     )
 
 
@@ -218,21 +253,26 @@ class Evaluation:
                     "vector_updates_per_instance": int(ev.vector["updates"][0, i, j]),
                     "multicast": float(c.multicast[0, i, j]),
                     "spatial_reduction": float(c.reduction[0, i, j]),
+                    "link_transfers": float(c.link_transfers[0, i, j]),
+                    "link_transfers_per_instance": float(c.link_transfers[0, i, j]) / used,
                     "energy_pJ": float(ev.energy_level_pJ[0, i, j]),
+                    "network_energy_pJ": float(ev.energy_network_pJ[0, i, j]),
                 }
             levels[lvl.name] = {
                 "instances": lvl.instances,
                 "used_instances": used,
                 "energy_pJ": float(ev.energy_level_pJ[0, i].sum() + ev.energy_leak_pJ[0, i]),
                 "leak_energy_pJ": float(ev.energy_leak_pJ[0, i]),
+                "network_energy_pJ": float(ev.energy_network_pJ[0, i].sum()),
                 "capacity_utilization": float(ev.capacity_use[0, i]),
                 "bandwidth_cycles": float(ev.level_cycles[0, i]),
                 "dataspaces": dataspaces,
             }
         comp = self.arch.compute
-        compute_energy = float(ev.energy_compute_pJ[0] + ev.energy_leak_pJ[0, -1])
+        compute_energy = float(ev.energy_compute_pJ[0])
         cycles = self.cycles
         result: dict[str, Any] = {
+            "nest_analysis": self.arch.nest_analysis,
             "computes": self.computes,
             "cycles": cycles,
             "compute_cycles": float(ev.compute_cycles[0]),

@@ -1,14 +1,14 @@
-"""Dense nest analysis in closed form, vectorized over a batch of mappings.
+"""Dense nest analysis in closed form, vectorized over a batch of mappings: shared types.
 
-Implements the semantics of docs/nest_analysis.md (checked against the brute-force walker
-in tests/oracle.py). All mappings in a batch share one problem, one arch and one
-keep/bypass choice; their factors and loop orders differ.
+All mappings in a batch share one problem, one arch and one keep/bypass choice; their
+factors and loop orders differ. ``analyze`` dispatches on ``arch.nest_analysis``:
 
-Key idea: with perfect factorization every step of an instance's walk moves its tile by
-the same shift whenever the same loop increments, so fills are
-``tile + sum_j (#times loop j increments) * |new tile \\ old tile|``. Sibling unions
-(multicast, spatial reduction) of equal boxes translated by a product set of offsets are
-computed per tensor axis from the 1-D union length ``g(len, offsets)``.
+* ``"timeloop"`` (default): timeloop-model's counts (mapper/nest_timeloop.py; checked
+  against the explicit walker tests/timeloop_oracle.py and real Timeloop outputs);
+* ``"exact"``: exact point-set reuse with partial multicast (mapper/nest_exact.py; checked
+  against the brute-force walker tests/oracle.py).
+
+docs/nest_analysis.md states both rule sets.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ class MappingBatch:
     spatial_y: np.ndarray
     permutation: np.ndarray
     keep: tuple[frozenset[str], ...]
+    spatial_order: np.ndarray | None = None
+
+    def spatial_orders(self) -> np.ndarray:
+        """[B, levels, dims] dimension indices of each level's spatial loops, innermost first
+        (X loops, then Y loops, each in this order); default: the problem's dimension order."""
+        if self.spatial_order is not None:
+            return self.spatial_order
+        B, L, D = self.temporal.shape
+        return np.broadcast_to(np.arange(D, dtype=I64), (B, L, D))
 
     @property
     def size(self) -> int:
@@ -52,13 +61,16 @@ class MappingBatch:
         """The b-th mapping as a :class:`Mapping` (for reports and YAML output)."""
         dims = problem.dims
         levels = []
+        orders = self.spatial_orders()
         for i, keep in enumerate(self.keep):
             perm_outer_first = [dims[k] for k in self.permutation[b, i]]
+            spatial_perm = tuple(dims[k] for k in orders[b, i]) if self.spatial_order is not None else ()
             levels.append(LevelMapping(
                 temporal={d: int(self.temporal[b, i, k]) for k, d in enumerate(dims) if self.temporal[b, i, k] > 1},
                 permutation=tuple(reversed(perm_outer_first)),
                 spatial_x={d: int(self.spatial_x[b, i, k]) for k, d in enumerate(dims) if self.spatial_x[b, i, k] > 1},
                 spatial_y={d: int(self.spatial_y[b, i, k]) for k, d in enumerate(dims) if self.spatial_y[b, i, k] > 1},
+                spatial_permutation=spatial_perm,
                 keep=keep,
             ))
         return Mapping(tuple(levels))
@@ -75,6 +87,7 @@ def batch_from_mappings(problem: Problem, mappings: Sequence[Mapping]) -> Mappin
     sx = np.ones((B, L, D), I64)
     sy = np.ones((B, L, D), I64)
     perm = np.zeros((B, L, D), I64)
+    sorder = np.zeros((B, L, D), I64)
     index = {d: k for k, d in enumerate(dims)}
     for b, m in enumerate(mappings):
         for i, lm in enumerate(m.levels):
@@ -85,17 +98,21 @@ def batch_from_mappings(problem: Problem, mappings: Sequence[Mapping]) -> Mappin
             for d, f in lm.spatial_y.items():
                 sy[b, i, index[d]] = f
             perm[b, i] = [index[d] for d in reversed(lm.full_permutation(dims))]
-    return MappingBatch(t, sx, sy, perm, keep)
+            listed = [d for d in lm.spatial_permutation if d in index]
+            sorder[b, i] = [index[d] for d in listed + [d for d in dims if d not in listed]]
+    return MappingBatch(t, sx, sy, perm, keep, sorder)
 
 
 @dataclass
 class NestCounts:
     """Scalar access counts for a batch (all arrays have leading dimension B).
 
-    ``reads``, ``fills``, ``updates``, ``tile``: [B, levels, dataspaces] totals over used
+    ``reads``, ``fills``, ``updates``, ``tile``: [B, levels, dataspaces] int64 totals over used
     instances (tile is per instance, in elements). ``used_instances``: [B, levels + 1]
     (last column: compute units). ``multicast`` / ``reduction``: [B, levels, dataspaces]
     average fan-out of a parent read / fan-in of a parent update (1 where not applicable).
+    ``link_transfers``: [B, levels, dataspaces] float totals of words passed between
+    neighbouring children of a level over its inter-child links (0 in the exact analysis).
     ``compute_steps``: [B] temporal iterations per compute unit.
     """
 
@@ -110,41 +127,14 @@ class NestCounts:
     reduction: np.ndarray
     compute_steps: np.ndarray
     computes: int
+    link_transfers: np.ndarray
 
     def per_instance(self, counts: np.ndarray) -> np.ndarray:
         """Totals [B, levels, ds] divided by the used instances of each level."""
         return counts // self.used_instances[:, :-1, None]
 
 
-# ---- 1-D union lengths --------------------------------------------------------------------
-
-def _union_length(length: np.ndarray, progressions: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """|union over offsets o of [o, o + length)| where offsets are the sumset of progressions.
-
-    ``length``: [B] or [B, S] (int64, >= 0). ``progressions``: (count [B], step [B]) pairs,
-    each the set {k * step : 0 <= k < count}.
-    """
-    live = [(f, a) for f, a in progressions if np.any(f > 1)]
-    if not live:
-        return length
-    extra = (slice(None),) + (None,) * (length.ndim - 1)
-    if len(live) == 1:
-        f, a = live[0]
-        return length + (f - 1)[extra] * np.minimum(a[extra], length)
-    # General case: enumerate the sumset on a padded grid (indices past a progression's
-    # count are clamped to its last element: duplicates do not change a union).
-    B = length.shape[0]
-    offsets = np.zeros((B, 1), I64)
-    for f, a in live:
-        k = np.minimum(np.arange(int(f.max()), dtype=I64)[None, :], (f - 1)[:, None]) * a[:, None]
-        offsets = (offsets[:, :, None] + k[:, None, :]).reshape(B, -1)
-    offsets.sort(axis=1)
-    gaps = np.diff(offsets, axis=1)  # [B, G]
-    gaps = gaps.reshape((B,) + (1,) * (length.ndim - 1) + (gaps.shape[1],))
-    return length + np.minimum(gaps, length[..., None]).sum(axis=-1)
-
-
-def _axis_matrix(problem: Problem, ds: DataSpace) -> np.ndarray:
+def axis_matrix(problem: Problem, ds: DataSpace) -> np.ndarray:
     """[axes, dims] coefficient matrix of a data space's projection."""
     A = np.zeros((len(ds.projection), len(problem.dims)), I64)
     index = {d: k for k, d in enumerate(problem.dims)}
@@ -159,10 +149,11 @@ def _axis_matrix(problem: Problem, ds: DataSpace) -> np.ndarray:
     return A
 
 
-# ---- the analysis -------------------------------------------------------------------------
+
+# ---- loop-nest arrays ----------------------------------------------------------------------
 
 @dataclass
-class _Loops:
+class LoopArrays:
     """Loop-nest arrays shared by every data space of a batch.
 
     Temporal slots are level-major, outer to inner within a level: slot ``j`` of level ``j // D``.
@@ -178,7 +169,7 @@ class _Loops:
     compute_steps: np.ndarray  # [B]
 
 
-def _loops(batch: MappingBatch) -> _Loops:
+def loop_arrays(batch: MappingBatch) -> LoopArrays:
     B, L, D = batch.temporal.shape
     T, SP = batch.temporal, batch.spatial
     t_dim = batch.permutation
@@ -195,119 +186,38 @@ def _loops(batch: MappingBatch) -> _Loops:
     outer = np.concatenate([np.ones((B, 1), I64), np.cumprod(t_bound, axis=1)[:, :-1]], axis=1)
     used = np.ones((B, L + 1), I64)
     used[:, 1:] = np.cumprod(SP.prod(axis=2), axis=1)
-    return _Loops(
+    return LoopArrays(
         t_dim=t_dim.reshape(B, L * D), t_bound=t_bound, t_stride=stride[:, :, :D].reshape(B, L * D),
         t_count=outer * (t_bound - 1), s_stride=stride[:, :, D:], SP=SP, used=used,
         compute_steps=T.prod(axis=(1, 2)),
     )
 
 
-def analyze(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
-    """Access counts for every mapping of ``batch`` (docs/nest_analysis.md semantics)."""
+
+def extents(batch: MappingBatch, loops: LoopArrays) -> np.ndarray:
+    """[B, levels + 1, dims] problem-space extent of each level's tile (last row: one compute point)."""
     B, L, D = batch.temporal.shape
-    names = problem.dataspace_names
-    loops = _loops(batch)
-    per_level = batch.temporal * loops.SP
     ext = np.ones((B, L + 1, D), I64)
-    ext[:, :L] = np.flip(np.cumprod(np.flip(per_level, 1), axis=1), 1)
-
-    kept = np.array([[ds in batch.keep[i] for ds in names] for i in range(L)], bool)
-    shape = (B, L, len(names))
-    counts = {k: np.zeros(shape, I64) for k in ("reads", "fills", "updates", "tile")}
-    multicast, reduction = np.ones(shape), np.ones(shape)
-
-    for di, ds in enumerate(problem.dataspaces):
-        A = _axis_matrix(problem, ds)
-        keepers = [i for i in range(L) if kept[i, di]]
-        if not keepers or keepers[0] != 0:
-            raise InputError("<mapping>", f"{arch.levels[0].name}.keep", f"the outermost level must keep {ds.name}")
-        e_axes = (ext - 1) @ A.T + 1  # [B, L+1, AX] tile extent per tensor axis
-        counts["tile"][:, keepers, di] = e_axes[:, keepers].prod(axis=2)
-        coef = A.T[loops.t_dim]  # [B, L*D, AX] coefficient of each temporal slot's dim per axis
-        step = coef * loops.t_stride[:, :, None]
-        reset = step * (loops.t_bound - 1)[:, :, None]
-        reset_prefix = np.concatenate([np.zeros((B, 1, A.shape[0]), I64), np.cumsum(reset, axis=1)], axis=1)
-        for p, c in zip(keepers, keepers[1:] + [L]):
-            pair = _pair_counts(p, c, ds, A, e_axes, loops, step, reset_prefix)
-            _accumulate(p, c, di, ds, pair, loops, counts, multicast, reduction)
-    return NestCounts(names, kept, counts["reads"], counts["fills"], counts["updates"], counts["tile"],
-                      loops.used, multicast, reduction, loops.compute_steps, problem.macs)
+    ext[:, :L] = np.flip(np.cumprod(np.flip(batch.temporal * loops.SP, 1), axis=1), 1)
+    return ext
 
 
-@dataclass
-class _Pair:
-    """Per-instance results between a parent level and its children for one data space."""
-
-    child_in: np.ndarray      # [B] points arriving at one child over the run
-    parent_in: np.ndarray     # [B] sum over steps of |union over children of arrivals| (per parent instance)
-    first_child: np.ndarray   # [B] distinct points ever held by one child (read-write only)
-    first_union: np.ndarray   # [B] distinct points ever held by the children of one parent (read-write only)
-
-
-def _pair_counts(p: int, c: int, ds: DataSpace, A: np.ndarray, e_axes: np.ndarray, loops: _Loops,
-                 step: np.ndarray, reset_prefix: np.ndarray) -> _Pair:
-    """Arrivals at the children (level ``c``, or compute when c == levels) of parent ``p``."""
-    B = step.shape[0]
-    L, D = loops.SP.shape[1], loops.SP.shape[2]
-    n_axes = A.shape[0]
-    dims_of_axis = [np.nonzero(A[ax])[0] for ax in range(n_axes)]
-    # Sibling offsets per tensor axis: one progression per spatial loop between p and c.
-    spatial = [[(loops.SP[:, lvl, d], loops.s_stride[:, lvl, d] * A[ax, d]) for lvl in range(p, c) for d in dims_of_axis[ax]]
-               for ax in range(n_axes)]
-    n = c * D  # temporal slots above the children
-    if c == L:
-        # Compute units hold nothing: every step needs each unit's single point anew.
-        e = np.ones((B, n_axes), I64)
-        child_in = loops.compute_steps
-        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
-        parent_in = child_in * U.prod(axis=1)
-    else:
-        e = e_axes[:, c]
-        tile = e.prod(axis=1)
-        # Tile shift when slot j increments: its own step minus the resets of the slots inside it.
-        shift = np.abs(step[:, :n] - (reset_prefix[:, n][:, None, :] - reset_prefix[:, 1:n + 1]))
-        count = loops.t_count[:, :n]
-        overlap = np.maximum(e[:, None, :] - shift, 0).prod(axis=2)
-        child_in = tile + (count * (tile[:, None] - overlap)).sum(axis=1)
-        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
-        new_len = np.minimum(shift, e[:, None, :])
-        V = np.stack([_union_length(new_len[:, :, ax], spatial[ax]) for ax in range(n_axes)], axis=2)
-        U_all = U.prod(axis=1)
-        parent_in = U_all + (count * (U_all[:, None] - (U[:, None, :] - V).prod(axis=2))).sum(axis=1)
-    first_child = first_union = np.zeros(B, I64)
-    if ds.read_write:
-        # Unit-coefficient single-dimension axes: the boxes of distinct loop indices are disjoint,
-        # so distinct points = tile extent x number of distinct offsets per axis.
-        t_count = np.ones((B, n_axes), I64)
-        s_count = np.ones((B, n_axes), I64)
-        for ax in range(n_axes):
-            if len(dims_of_axis[ax]) != 1 or A[ax, dims_of_axis[ax][0]] != 1:
-                raise InputError("<problem>", f"data_spaces.{ds.name}",
-                                 "read-write data spaces need one unit-coefficient dimension per axis")
-            d = dims_of_axis[ax][0]
-            t_count[:, ax] = np.where(loops.t_dim[:, :n] == d, loops.t_bound[:, :n], 1).prod(axis=1)
-            for f, _ in spatial[ax]:
-                s_count[:, ax] *= f
-        first_child = (e * t_count).prod(axis=1)
-        first_union = (e * t_count * s_count).prod(axis=1)
-    return _Pair(child_in, parent_in, first_child, first_union)
+def kept_matrix(problem: Problem, arch: Arch, batch: MappingBatch) -> np.ndarray:
+    """[levels, dataspaces] keep flags; the outermost level must keep every data space."""
+    names = problem.dataspace_names
+    kept = np.array([[ds in keep for ds in names] for keep in batch.keep], bool)
+    for di, ds in enumerate(names):
+        if not kept[0, di]:
+            raise InputError("<mapping>", f"{arch.levels[0].name}.keep", f"the outermost level must keep {ds}")
+    return kept
 
 
-def _accumulate(p: int, c: int, di: int, ds: DataSpace, pair: _Pair, loops: _Loops,
-                counts: dict[str, np.ndarray], multicast: np.ndarray, reduction: np.ndarray) -> None:
-    """Add one parent/children pair's counts to the level totals (docs/nest_analysis.md rules)."""
-    L = loops.SP.shape[1]
-    used_p, used_c = loops.used[:, p], loops.used[:, c]
-    fan = (pair.child_in * (used_c // used_p)) / np.maximum(pair.parent_in, 1)
-    if ds.read_write:
-        counts["updates"][:, p, di] += pair.parent_in * used_p
-        counts["reads"][:, p, di] += (pair.parent_in - pair.first_union) * used_p
-        reduction[:, p, di] = fan
-        if c < L:
-            counts["fills"][:, c, di] += (pair.child_in - pair.first_child) * used_c
-            counts["reads"][:, c, di] += pair.child_in * used_c  # drain: each outgoing point is read to go up
-    else:
-        counts["reads"][:, p, di] += pair.parent_in * used_p
-        multicast[:, p, di] = fan
-        if c < L:
-            counts["fills"][:, c, di] += pair.child_in * used_c
+def analyze(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
+    """Access counts for every mapping of ``batch`` under ``arch.nest_analysis``."""
+    if arch.nest_analysis == "exact":
+        from mapper.nest_exact import analyze_exact
+
+        return analyze_exact(problem, arch, batch)
+    from mapper.nest_timeloop import analyze_timeloop
+
+    return analyze_timeloop(problem, arch, batch)

@@ -8,6 +8,7 @@ path (``Spec.with_overrides``) and re-derive energies, areas and mappings.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from mapper.arch import Arch, arch_from_dict
+from mapper.arch import NEST_ANALYSES, Arch, arch_from_dict
 from mapper.constraints import Constraints, constraints_from_list
 from mapper.ert import EnergyTable
 from workloads.problem import Problem
@@ -182,6 +183,10 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>") -> Spec:
     else:
         raise InputError(source, "spec.architecture", "missing required key (or architecture_file)")
     arch = arch_from_dict({"architecture": arch_raw}, source)
+    analysis = raw.get("nest_analysis", arch.nest_analysis)
+    if analysis not in NEST_ANALYSES:
+        raise InputError(source, "spec.nest_analysis", f"expected one of {', '.join(NEST_ANALYSES)}, got {analysis!r}")
+    arch = dataclasses.replace(arch, nest_analysis=analysis)
     clock = as_float(raw.get("clock_MHz", 1000.0), source, "spec.clock_MHz", minimum=1e-6)
     comps = raw.get("components") or {}
     if not isinstance(comps, dict):
@@ -207,7 +212,11 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>") -> Spec:
                 dict(work), dict(fmt) if fmt else None, lockstep, constraints)
 
 
-def load_spec(path: str | os.PathLike) -> Spec:
-    """Read a spec file (or a bundled spec by name)."""
+def load_spec(path: str | os.PathLike, nest_analysis: str | None = None) -> Spec:
+    """Read a spec file (or a bundled spec by name); ``nest_analysis`` overrides the spec's
+    (``timeloop`` or ``exact``, docs/nest_analysis.md)."""
     p = resolve_spec_path(path)
-    return spec_from_dict(load_yaml(p), p)
+    data = load_yaml(p)
+    if nest_analysis is not None and isinstance(data, dict) and isinstance(data.get("spec"), dict):
+        data = {**data, "spec": {**data["spec"], "nest_analysis": nest_analysis}}
+    return spec_from_dict(data, p)

@@ -179,7 +179,7 @@ def _format_table(df: pd.DataFrame, params: list[str], max_rows: int = 60) -> st
 def _cmd_sweep(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     start = time.perf_counter()
-    df = sweep(args.spec, args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
+    df = sweep(load_spec(args.spec, args.nest_analysis), args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
                batch=args.batch, kv_len=args.kv_len, weights=args.weights, objective=parse_objective(args.objective),
                search_options=search_options_from(args), jobs=args.jobs, dask=args.dask, cache=args.cache, out=args.out,
                pareto=args.pareto.split(","), progress=True)
