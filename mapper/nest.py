@@ -134,6 +134,32 @@ class NestCounts:
         return counts // self.used_instances[:, :-1, None]
 
 
+def union_length(length: np.ndarray, progressions: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """|union over offsets o of [o, o + length)| where offsets are the sumset of progressions.
+
+    ``length``: [B] or [B, S] (int64, >= 0). ``progressions``: (count [B], step [B]) pairs,
+    each the set {k * step : 0 <= k < count}.
+    """
+    live = [(f, a) for f, a in progressions if np.any(f > 1)]
+    if not live:
+        return length
+    extra = (slice(None),) + (None,) * (length.ndim - 1)
+    if len(live) == 1:
+        f, a = live[0]
+        return length + (f - 1)[extra] * np.minimum(a[extra], length)
+    # General case: enumerate the sumset on a padded grid (indices past a progression's
+    # count are clamped to its last element: duplicates do not change a union).
+    B = length.shape[0]
+    offsets = np.zeros((B, 1), I64)
+    for f, a in live:
+        k = np.minimum(np.arange(int(f.max()), dtype=I64)[None, :], (f - 1)[:, None]) * a[:, None]
+        offsets = (offsets[:, :, None] + k[:, None, :]).reshape(B, -1)
+    offsets.sort(axis=1)
+    gaps = np.diff(offsets, axis=1)  # [B, G]
+    gaps = gaps.reshape((B,) + (1,) * (length.ndim - 1) + (gaps.shape[1],))
+    return length + np.minimum(gaps, length[..., None]).sum(axis=-1)
+
+
 def axis_matrix(problem: Problem, ds: DataSpace) -> np.ndarray:
     """[axes, dims] coefficient matrix of a data space's projection."""
     A = np.zeros((len(ds.projection), len(problem.dims)), I64)
@@ -172,26 +198,21 @@ class LoopArrays:
 def loop_arrays(batch: MappingBatch) -> LoopArrays:
     B, L, D = batch.temporal.shape
     T, SP = batch.temporal, batch.spatial
+    ext = np.ones((B, L + 1, D), I64)      # tile extent below each level's loops (last: one point)
+    ext[:, :L] = np.flip(np.cumprod(np.flip(T * SP, 1), axis=1), 1)
+    # A level has one temporal and one spatial loop per dimension; the spatial loops sit inside
+    # the temporal ones, so a temporal loop steps over the level's spatial span of the child tile.
     t_dim = batch.permutation
-    t_bound = np.take_along_axis(T, t_dim, axis=2)
-    # Nest order: level i temporal slots then level i spatial slots (one per dim).
-    slot_dim = np.concatenate([t_dim, np.broadcast_to(np.arange(D, dtype=I64), (B, L, D))], axis=2).reshape(B, -1)
-    slot_bound = np.concatenate([t_bound, SP], axis=2).reshape(B, -1)
-    onehot = slot_dim[:, :, None] == np.arange(D)[None, None, :]
-    per_dim = np.where(onehot, slot_bound[:, :, None], 1)
-    suffix = np.flip(np.cumprod(np.flip(per_dim, 1), axis=1), 1)
-    inner = np.concatenate([suffix[:, 1:], np.ones((B, 1, D), I64)], axis=1)
-    stride = np.take_along_axis(inner, slot_dim[:, :, None], axis=2)[:, :, 0].reshape(B, L, 2 * D)
-    t_bound = t_bound.reshape(B, L * D)
-    outer = np.concatenate([np.ones((B, 1), I64), np.cumprod(t_bound, axis=1)[:, :-1]], axis=1)
+    t_bound = np.take_along_axis(T, t_dim, axis=2).reshape(B, L * D)
+    t_stride = np.take_along_axis(SP * ext[:, 1:], t_dim, axis=2).reshape(B, L * D)
+    outer = np.ones((B, L * D), I64)
+    outer[:, 1:] = np.cumprod(t_bound, axis=1)[:, :-1]
     used = np.ones((B, L + 1), I64)
     used[:, 1:] = np.cumprod(SP.prod(axis=2), axis=1)
     return LoopArrays(
-        t_dim=t_dim.reshape(B, L * D), t_bound=t_bound, t_stride=stride[:, :, :D].reshape(B, L * D),
-        t_count=outer * (t_bound - 1), s_stride=stride[:, :, D:], SP=SP, used=used,
-        compute_steps=T.prod(axis=(1, 2)),
+        t_dim=t_dim.reshape(B, L * D), t_bound=t_bound, t_stride=t_stride, t_count=outer * (t_bound - 1),
+        s_stride=ext[:, 1:], SP=SP, used=used, compute_steps=T.prod(axis=(1, 2)),
     )
-
 
 
 def extents(batch: MappingBatch, loops: LoopArrays) -> np.ndarray:

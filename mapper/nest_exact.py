@@ -18,38 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mapper.arch import Arch
-from mapper.nest import I64, MappingBatch, NestCounts, axis_matrix, LoopArrays, loop_arrays, extents, kept_matrix
+from mapper.nest import I64, union_length, MappingBatch, NestCounts, axis_matrix, LoopArrays, loop_arrays, extents, kept_matrix
 from workloads.problem import DataSpace, Problem
 from workloads.yamlio import InputError
-
-
-# ---- 1-D union lengths --------------------------------------------------------------------
-
-def _union_length(length: np.ndarray, progressions: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """|union over offsets o of [o, o + length)| where offsets are the sumset of progressions.
-
-    ``length``: [B] or [B, S] (int64, >= 0). ``progressions``: (count [B], step [B]) pairs,
-    each the set {k * step : 0 <= k < count}.
-    """
-    live = [(f, a) for f, a in progressions if np.any(f > 1)]
-    if not live:
-        return length
-    extra = (slice(None),) + (None,) * (length.ndim - 1)
-    if len(live) == 1:
-        f, a = live[0]
-        return length + (f - 1)[extra] * np.minimum(a[extra], length)
-    # General case: enumerate the sumset on a padded grid (indices past a progression's
-    # count are clamped to its last element: duplicates do not change a union).
-    B = length.shape[0]
-    offsets = np.zeros((B, 1), I64)
-    for f, a in live:
-        k = np.minimum(np.arange(int(f.max()), dtype=I64)[None, :], (f - 1)[:, None]) * a[:, None]
-        offsets = (offsets[:, :, None] + k[:, None, :]).reshape(B, -1)
-    offsets.sort(axis=1)
-    gaps = np.diff(offsets, axis=1)  # [B, G]
-    gaps = gaps.reshape((B,) + (1,) * (length.ndim - 1) + (gaps.shape[1],))
-    return length + np.minimum(gaps, length[..., None]).sum(axis=-1)
-
 
 
 def analyze_exact(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
@@ -104,7 +75,7 @@ def _pair_counts(p: int, c: int, ds: DataSpace, A: np.ndarray, e_axes: np.ndarra
         # Compute units hold nothing: every step needs each unit's single point anew.
         e = np.ones((B, n_axes), I64)
         child_in = loops.compute_steps
-        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
+        U = np.stack([union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
         parent_in = child_in * U.prod(axis=1)
     else:
         e = e_axes[:, c]
@@ -114,9 +85,9 @@ def _pair_counts(p: int, c: int, ds: DataSpace, A: np.ndarray, e_axes: np.ndarra
         count = loops.t_count[:, :n]
         overlap = np.maximum(e[:, None, :] - shift, 0).prod(axis=2)
         child_in = tile + (count * (tile[:, None] - overlap)).sum(axis=1)
-        U = np.stack([_union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
+        U = np.stack([union_length(e[:, ax], spatial[ax]) for ax in range(n_axes)], axis=1)
         new_len = np.minimum(shift, e[:, None, :])
-        V = np.stack([_union_length(new_len[:, :, ax], spatial[ax]) for ax in range(n_axes)], axis=2)
+        V = np.stack([union_length(new_len[:, :, ax], spatial[ax]) for ax in range(n_axes)], axis=2)
         U_all = U.prod(axis=1)
         parent_in = U_all + (count * (U_all[:, None] - (U[:, None, :] - V).prod(axis=2))).sum(axis=1)
     first_child = first_union = np.zeros(B, I64)
