@@ -17,7 +17,6 @@ from workloads.yamlio import InputError, write_atomic
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
-    from mapper.arch import load_arch
     from mapper.ert import load_ert
     from mapper.mapping import load_mapping
     from mapper.model import evaluate
@@ -25,7 +24,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from workloads.problem import load_problem
 
     problem = load_problem(args.problem)
-    models, clock = None, None
+    models, clock, source_lines = None, None, []
     if args.spec:
         from mapper.bitlevel import layer_models
         from mapper.spec import load_spec
@@ -35,19 +34,24 @@ def _cmd_model(args: argparse.Namespace) -> int:
         if args.ert:
             ert = load_ert(args.ert, args.art)
     elif args.arch:
-        arch = load_arch(args.arch)
-        ert = load_ert(args.ert, args.art) if args.ert else None
+        from mapper.arch import load_arch
+        from mapper.energy_sources import price_arch
+
+        arch = load_arch(args.arch, spatial_dummies=True)   # the levels Timeloop evaluates
+        priced = price_arch(arch, load_ert(args.ert, args.art) if args.ert else None)
+        ert, source_lines = priced.ert, priced.summary_lines()
     else:
         raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
     mapping = load_mapping(args.mapping, arch, problem)
     result = evaluate(problem, arch, mapping, ert=ert, models=models, clock_MHz=clock, source=str(args.mapping)).to_dict()
-    if ert is None:
-        result["note"] = "no ERT given: energies are 0 pJ (pass --ert or --spec)"
+    if args.arch:
+        result["energy_sources"] = priced.sources
     text = json.dumps(result, indent=2)
+    summary = "\n".join([format_summary(result, f"{problem.name} on {args.spec or args.arch}"), *source_lines])
     if args.out:
         write_atomic(Path(args.out) / "model.json", text + "\n")
-        write_atomic(Path(args.out) / "model.summary.txt", format_summary(result, f"{problem.name} on {args.spec or args.arch}") + "\n")
-    print(text if args.json else format_summary(result, f"{problem.name} on {args.spec or args.arch}"))
+        write_atomic(Path(args.out) / "model.summary.txt", summary + "\n")
+    print(text if args.json else summary)
     return 0
 
 
