@@ -134,6 +134,8 @@ class Arch:
     # Names that are not levels but may be targeted: a spatial container -> the level that
     # carries its fanout (its timeloopfe dummy level, or the storage level above it).
     aliases: dict[str, str] = field(default_factory=dict, compare=False)
+    # Constraints written on v0.4 nodes, as Timeloop constraint entries with their targets.
+    constraints: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.nest_analysis not in NEST_ANALYSES:
@@ -153,10 +155,10 @@ class Arch:
 
     def level_index(self, name: str, source: str = "<mapping>", key: str = "target") -> int:
         """Index of a storage level by name, full path or container alias (``Arch.aliases``)."""
-        name = self.aliases.get(name, name)
-        for i, lvl in enumerate(self.levels):
-            if name in (lvl.name, lvl.path):
-                return i
+        for candidate in (name, self.aliases.get(name)):
+            for i, lvl in enumerate(self.levels):
+                if candidate in (lvl.name, lvl.path):
+                    return i
         raise InputError(source, key, f"unknown level {name!r} (arch levels: {', '.join(self.level_names)})")
 
     def fanout(self, i: int) -> tuple[int, int]:
@@ -273,13 +275,15 @@ def _mesh_from(attrs: dict[str, Any], count: int, parent: tuple[int, int], sourc
     return parent[0] * count, parent[1]
 
 
-def _build(leaves: list[Leaf], source: str, aliases: dict[str, str] | None = None) -> Arch:
+def _build(leaves: list[Leaf], source: str, aliases: dict[str, str] | None = None,
+           constraints: tuple[dict[str, Any], ...] = ()) -> Arch:
     if len(leaves) < 2:
         raise InputError(source, "architecture", "expected at least one storage level and one compute component")
     *storage, compute = leaves
     levels = tuple(_make_storage(n, p, c, a, m, source) for n, p, c, a, m in storage)
     cname, cpath, ccls, cattrs, cmesh = compute
-    return Arch(levels, ComputeLevel(cname, cpath, ccls, cattrs, cmesh[0], cmesh[1]), source, aliases=aliases or {})
+    return Arch(levels, ComputeLevel(cname, cpath, ccls, cattrs, cmesh[0], cmesh[1]), source,
+                aliases=aliases or {}, constraints=constraints)
 
 
 def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mesh: tuple[int, int],
@@ -323,6 +327,7 @@ class _V04Flattener:
         self.dummies = spatial_dummies
         self.leaves: list[Leaf] = []
         self.aliases: dict[str, str] = {}
+        self.constraints: list[dict[str, Any]] = []
         self.mesh = (1, 1)
         self.inherited: dict[str, Any] = {}
         self.path: list[str] = []
@@ -362,8 +367,8 @@ class _V04Flattener:
         if parallel and (tag == "Container" or fanout):
             what = "containers" if tag == "Container" else "components with a spatial fanout"
             raise InputError(self.source, key, f"{what} under a !Parallel are not supported (as in timeloopfe)")
-        if fanout:
-            self.fanout(name, sx, sy)
+        spatial_target = self.fanout(name, sx, sy, tag == "Container") if fanout else None
+        self.node_constraints(node, name, tag, spatial_target, key)
         if tag == "Container":
             self.inherited = {**self.inherited, **attrs_own}
             self.path.append(name)
@@ -372,16 +377,36 @@ class _V04Flattener:
         self.leaves.append((name, ".".join([*self.path, name]), cls,
                             _without_mesh({**self.inherited, **attrs_own}), self.mesh))
 
-    def fanout(self, name: str, sx: int, sy: int) -> None:
-        """Node ``name`` multiplies everything from here on by sx x sy."""
+    def fanout(self, name: str, sx: int, sy: int, container: bool) -> str | None:
+        """Node ``name`` multiplies everything from here on by sx x sy; returns the level carrying it."""
+        dummy = f"inter_{name}_spatial"
+        carrier: str | None = None
         if self.dummies:
-            dummy = f"inter_{name}_spatial"
             self.leaves.append((dummy, ".".join([*self.path, dummy]), DUMMY_CLASS,
                                 {**self.inherited, **_DUMMY_ATTRIBUTES}, self.mesh))
-            self.aliases[name] = dummy
+            carrier = dummy
         elif self.leaves:   # the level above carries the fanout; Timeloop's dummy name means it too
-            self.aliases[name] = self.aliases[f"inter_{name}_spatial"] = self.leaves[-1][0]
+            carrier = self.aliases[dummy] = self.leaves[-1][0]
+        if container and carrier is not None:
+            self.aliases[name] = carrier
         self.mesh = (self.mesh[0] * sx, self.mesh[1] * sy)
+        return carrier
+
+    def node_constraints(self, node: dict[str, Any], name: str, tag: str, spatial_target: str | None, key: str) -> None:
+        """A node's ``constraints: {spatial, temporal, dataspace, ...}`` as targeted entries, where
+        timeloopfe attaches them: a fanout's spatial constraints go to the level carrying it; a
+        container keeps no other constraint (it is no level)."""
+        raw = node.get("constraints")
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            raise InputError(self.source, f"{key}.constraints", "expected a mapping of constraint types")
+        for kind, body in raw.items():
+            if not isinstance(body, dict):
+                raise InputError(self.source, f"{key}.constraints.{kind}", "expected a mapping")
+            target = spatial_target if kind == "spatial" and spatial_target else (None if tag == "Container" else name)
+            if target is not None and body:
+                self.constraints.append({**body, "type": kind, "target": target})
 
 
 def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>", spatial_dummies: bool = False) -> Arch:
@@ -400,7 +425,7 @@ def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>", spatial_dumm
     if "nodes" in arch:
         flat = _V04Flattener(source, spatial_dummies)
         flat.walk(arch["nodes"], "architecture.nodes")
-        return _build(flat.leaves, source, flat.aliases)
+        return _build(flat.leaves, source, flat.aliases, tuple(flat.constraints))
     if "subtree" in arch:
         if not isinstance(arch["subtree"], list):
             raise InputError(source, "architecture.subtree", "expected a list of subtrees")

@@ -138,7 +138,7 @@ def test_v04_timeloopfe_flattening() -> None:
         ("inter_mac_spatial", 4, 2, "dummy_storage")]
     assert (a.compute.name, a.compute.mesh_x, a.compute.mesh_y) == ("mac", 8, 2)
     assert [a.fanout(i) for i in range(len(a.levels))] == [(1, 1), (1, 1), (1, 2), (4, 1), (1, 1), (1, 1), (2, 1)]
-    assert a.aliases == {"row": "inter_row_spatial", "PE": "inter_PE_spatial", "mac": "inter_mac_spatial"}
+    assert a.aliases == {"row": "inter_row_spatial", "PE": "inter_PE_spatial"}   # containers only
     assert a.levels[4].attributes["technology"] == "40nm"   # container attributes are inherited
 
 
@@ -148,7 +148,21 @@ def test_v04_folded_flattening() -> None:
     assert a.level_names == ("DRAM", "GLB", "wreg", "ireg")
     assert [a.fanout(i) for i in range(4)] == [(1, 1), (4, 2), (1, 1), (2, 1)]
     assert a.aliases["PE"] == a.aliases["inter_PE_spatial"] == a.aliases["row"] == "GLB"
-    assert a.aliases["mac"] == "ireg"
+    assert a.aliases["inter_mac_spatial"] == "ireg" and "mac" not in a.aliases
+
+
+def test_v04_node_constraints_follow_timeloopfe() -> None:
+    """A container's spatial constraints go to the level carrying its fanout; a component's to itself."""
+    arch = _v04(_s("DRAM", "DRAM"), _s("GLB"),
+                _c("PE", spatial={"meshX": 4}, constraints={"spatial": {"factors": "K=1"}, "temporal": {"factors": "K=1"}}),
+                _s("RF", spatial={"meshX": 2}, constraints={"spatial": {"split": 0}, "dataspace": {"keep": ["A"]}}),
+                _s("mac", "intmac"))
+    timeloop = arch_from_dict(arch, "c.yaml", spatial_dummies=True)
+    assert [(c["type"], c["target"]) for c in timeloop.constraints] == [
+        ("spatial", "inter_PE_spatial"), ("spatial", "inter_RF_spatial"), ("dataspace", "RF")]
+    folded = arch_from_dict(arch, "c.yaml")
+    assert [(c["type"], c["target"]) for c in folded.constraints] == [("spatial", "GLB"), ("spatial", "GLB"), ("dataspace", "RF")]
+    assert folded.level_index("RF") == 2 and timeloop.level_index("RF") == 4
 
 
 @pytest.mark.parametrize("bad, key, words", [
