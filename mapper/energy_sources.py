@@ -111,3 +111,37 @@ def _from_estimators(arch: Arch) -> PricedArch:
         }
     ert = EnergyTable({k: dict(v) for k, v in tables.ert.items()}, dict(tables.art), f"{arch.source} (bitloop estimators)")
     return PricedArch(ert, sources)
+
+
+def compare_with_ert(arch: Arch, ert: EnergyTable) -> list[tuple[str, str, str, float, float]]:
+    """(component, class, action, ERT pJ, bitloop estimate pJ) for each action of each ERT table,
+    so an Accelergy user can see how bitloop's estimators relate to the tables they know."""
+    published = price_arch(arch, ert)
+    estimated = price_arch(arch)
+    rows = []
+    for lvl in _components(arch):
+        if lvl.is_dummy:
+            continue
+        key = EnergyTable.table_key(published.ert.energy_pJ, lvl.path, lvl.name)
+        for action, value in published.ert.energy_pJ[key].items():
+            rows.append((lvl.name, lvl.component_class, action, value, estimated.ert.energy(lvl.path, lvl.name, action)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mapper.energy_sources ARCH ERT``: bitloop's estimates next to an ERT, as a markdown table."""
+    import sys
+
+    from mapper.arch import load_arch
+    from mapper.ert import load_ert
+
+    arch_path, ert_path = (argv if argv is not None else sys.argv[1:])[:2]
+    print("| component | class | action | ERT pJ | bitloop pJ | ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, cls, action, ert_pj, est_pj in compare_with_ert(load_arch(arch_path, spatial_dummies=True), load_ert(ert_path)):
+        ratio = f"{est_pj / ert_pj:.2f}" if ert_pj else "-"
+        print(f"| {name} | {cls} | {action} | {ert_pj:.4g} | {est_pj:.4g} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

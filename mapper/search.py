@@ -84,7 +84,7 @@ def _columns(values: np.ndarray) -> np.ndarray:
 
 def _lex_order(values: np.ndarray) -> np.ndarray:
     """Indices of [n, k] rows sorted lexicographically; equal rows keep their order (stable)."""
-    return np.lexsort(values.T[::-1]) if values.shape[1] > 1 else np.argsort(values[:, 0], kind="stable")
+    return np.lexsort(values.T[::-1])
 
 
 class _Best:
@@ -104,7 +104,7 @@ class _Best:
         """``values``: [n, k] objective rows; the lexicographically smallest (first in batch order) wins."""
         if not len(values):
             return False
-        i = int(_lex_order(values)[0])
+        i = int(np.argmin(values[:, 0])) if values.shape[1] == 1 else int(_lex_order(values)[0])  # first minimum
         v = tuple(float(x) for x in values[i])
         if keys is not None:
             ties = np.nonzero(np.all(values == values[i], axis=1))[0]

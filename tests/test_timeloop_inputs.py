@@ -309,3 +309,17 @@ def test_unknown_class_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         price_arch(load_arch(path))
     assert info.value.source == str(path) and info.value.key == "buf.class" and "flux_capacitor" in info.value.expected
+
+
+@needs_shared
+@pytest.mark.parametrize("case", ["ispass_03_conv1d_oc_3level_bypass", "example_simple_weight_stationary"])
+def test_estimates_vs_accelergy_tables(case: str, capsys: pytest.CaptureFixture) -> None:
+    """The comparison tables in docs/timeloop_compat.md are what `python -m mapper.energy_sources` prints."""
+    from mapper.energy_sources import main as compare_main
+
+    d = CONFORMANCE / case / "original"
+    compare_main([str(d / "arch.yaml"), str(d / "ERT.yaml")])
+    printed = capsys.readouterr().out.strip().splitlines()
+    doc = (REPO / "docs" / "timeloop_compat.md").read_text()
+    table = doc.split(f"<!-- compare: {case} -->\n")[1].split("\n\n")[0].strip().splitlines()
+    assert table == printed
