@@ -116,6 +116,14 @@ class _Best:
         return False
 
 
+def _min_capacity_use(arch: Arch) -> np.ndarray | None:
+    """Per level, the fraction of its capacity a mapping must use (Timeloop's buffer attribute
+    ``min_utilization``, ``buffer.cpp`` ``PreEvaluationCheck``); None when no level sets one."""
+    mins = np.array([float(l.attributes.get("min_utilization") or 0.0) if l.capacity_bits is not None else 0.0
+                     for l in arch.levels])
+    return mins - 1e-12 if mins.any() else None
+
+
 def _no_valid_mapping(arch: Arch, min_bits: np.ndarray) -> InputError:
     """Name the level whose smallest seen tile set does not fit."""
     for i, lvl in enumerate(arch.levels):
@@ -158,11 +166,15 @@ def search(
     stats = {"evaluated": 0, "valid": 0}
     history: list[tuple[int, float]] = []
 
+    min_use = _min_capacity_use(arch)
+
     def run(batch: MappingBatch, keys: list[bytes] | None = None) -> np.ndarray:
         ev = evaluate_batch(problem, arch, batch, ert, models)
         values = _columns(objective_values(ev, objective))
+        if min_use is not None:
+            values[~np.all(ev.capacity_use >= min_use, axis=1)] = np.inf
         stats["evaluated"] += batch.size
-        stats["valid"] += int(ev.valid.sum())
+        stats["valid"] += int(np.isfinite(values[:, 0]).sum())
         if best.offer(values, batch, keys):
             history.append((stats["evaluated"], best.value))
         if progress:

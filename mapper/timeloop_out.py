@@ -94,6 +94,7 @@ def _storage_section(level_id: int, lvl: StorageLevel, lm: LevelMapping, stats: 
         rows = [
             ("Utilized capacity", s["tile_size"]), ("Utilized instances (max)", stats["used_instances"]),
             ("Scalar reads (per-instance)", r), ("Scalar fills (per-instance)", f), ("Scalar updates (per-instance)", u),
+            ("Scalar reads (total)", s["reads"]), ("Scalar fills (total)", s["fills"]), ("Scalar updates (total)", s["updates"]),
             ("Vector reads (per-instance)", s["vector_reads_per_instance"]),
             ("Vector fills (per-instance)", s["vector_fills_per_instance"]),
             ("Vector updates (per-instance)", s["vector_updates_per_instance"]),

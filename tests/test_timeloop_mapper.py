@@ -280,3 +280,23 @@ def test_search_verb_dispatch_errors(capsys: pytest.CaptureFixture) -> None:
     assert "either --spec and --model" in capsys.readouterr().err
     assert main(["search"]) == 2
     assert "--arch and --problem" in capsys.readouterr().err
+
+
+def test_buffer_min_utilization_attribute() -> None:
+    """Timeloop's buffer attribute min_utilization: the mapped tiles must fill that fraction of the level."""
+    import dataclasses
+
+    from mapper.energy_sources import price_arch
+
+    arch, problem = _small_arch(), gemm(2, 2, 4)
+    ert = price_arch(arch).ert
+
+    def glb_use(a) -> float:
+        found = search(problem, a, constraints_from_list([], a, problem), ert=ert, objective="energy", mode="exhaustive")
+        return found.evaluation.to_dict()["levels"]["GLB"]["capacity_utilization"]
+
+    assert glb_use(arch) < 0.1          # 4 of 64 words: the cheapest mapping keeps little at the GLB
+    glb = arch.levels[1]
+    strict = dataclasses.replace(arch, levels=(arch.levels[0], dataclasses.replace(glb, attributes={**glb.attributes, "min_utilization": 0.1}),
+                                               *arch.levels[2:]))
+    assert glb_use(strict) >= 0.1
