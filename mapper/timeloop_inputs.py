@@ -31,9 +31,11 @@ MUTANTS = 2048
 
 @dataclass
 class TimeloopInputs:
-    """Top-level sections by name, each with the file it came from."""
+    """Top-level sections by name, each with the file it came from; constraint sections are
+    kept apart and all apply (several files may each hold some)."""
 
     sections: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    constraints: list[tuple[Any, str]] = field(default_factory=list)
 
     def get(self, *names: str) -> tuple[Any, str] | None:
         """The first of ``names`` present, as (data, source file)."""
@@ -50,7 +52,7 @@ class TimeloopInputs:
 
     def constraint_sections(self) -> list[tuple[Any, str]]:
         """Every constraint section present (Timeloop applies arch and mapspace constraints together)."""
-        return [self.sections[n] for n in CONSTRAINT_SECTIONS if n in self.sections]
+        return list(self.constraints)
 
 
 def gather(flagged: dict[str, str | None], positional: list[str]) -> TimeloopInputs:
@@ -71,6 +73,9 @@ def gather(flagged: dict[str, str | None], positional: list[str]) -> TimeloopInp
                 raise InputError(path, "", "expected a YAML mapping of Timeloop sections (architecture, problem, mapper, ...)")
             loaded[key] = data
             for name, value in data.items():
+                if name in CONSTRAINT_SECTIONS:
+                    inputs.constraints.append(({name: value}, str(path)))
+                    continue
                 other = inputs.sections.get(name)
                 if other is not None and other[1] != str(path) and other[0] != value:
                     raise InputError(path, name, f"section also given, differently, in {other[1]}")

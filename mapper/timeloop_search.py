@@ -50,6 +50,10 @@ def read_layer_inputs(flagged: dict[str, str | None], positional: list[str] | tu
     mapper_section = inputs.get("mapper")
     options = mapper_options(*mapper_section) if mapper_section else MapperOptions()
     warnings = list(constraints.ignored)
+    compound = inputs.get("compound_components")
+    if ert is None and compound and isinstance(compound[0], dict) and compound[0].get("classes"):
+        warnings.append(f"{compound[1]}: compound_components: not used; bitloop's component library prices the "
+                        f"arch's classes (give --ert to use Accelergy's numbers)")
     if options.ignored:
         where = mapper_section[1] if mapper_section else "<mapper>"
         warnings.append(f"{where}: mapper: keys ignored by bitloop's search: {'; '.join(options.ignored)}")

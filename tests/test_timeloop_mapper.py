@@ -195,8 +195,13 @@ def test_gather_sections(tmp_path: Path) -> None:
                     "mapper: {optimization_metric: energy}\n")
     cons = tmp_path / "cons.yaml"
     cons.write_text("- {target: X, type: temporal}\n")
-    inputs = gather({"problem": str(both), "mapper": str(both), "constraints": str(cons)}, [])
-    assert set(inputs.sections) == {"problem", "mapper", "constraints"}
+    inputs = gather({"problem": str(both), "mapper": str(both), "constraints": str(cons)}, [both])
+    assert set(inputs.sections) == {"problem", "mapper"}
+    assert inputs.constraints == [({"constraints": [{"target": "X", "type": "temporal"}]}, str(cons))]
+    # constraint sections of several files all apply (no conflict)
+    more = tmp_path / "more.yaml"
+    more.write_text("architecture_constraints: {targets: []}\n")
+    assert len(gather({"constraints": str(cons)}, [str(more)]).constraints) == 2
     with pytest.raises(InputError) as info:
         gather({"arch": str(both)}, [])
     assert (info.value.source, info.value.key) == (str(both), "architecture")
