@@ -70,16 +70,20 @@ def _from_ert(arch: Arch, ert: EnergyTable) -> PricedArch:
     return PricedArch(EnergyTable(energy, dict(ert.area_um2), ert.source, dict(ert.table_names)), sources)
 
 
+def clock_MHz(attributes: dict[str, Any]) -> float | None:
+    """Clock in MHz from bitloop's ``clock_MHz`` or Timeloop's ``global_cycle_seconds`` attribute."""
+    if attributes.get("clock_MHz") is not None:
+        return float(attributes["clock_MHz"])
+    try:
+        return 1e-6 / float(attributes["global_cycle_seconds"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
 def _instance_attributes(lvl: Level) -> dict[str, Any]:
-    """A level's attributes as the estimators read them (clock from Timeloop's global_cycle_seconds)."""
-    attrs = dict(lvl.attributes)
-    gcs = attrs.get("global_cycle_seconds")
-    if "clock_MHz" not in attrs and isinstance(gcs, (int, float, str)):
-        try:
-            attrs["clock_MHz"] = 1e-6 / float(gcs)
-        except (ValueError, ZeroDivisionError):
-            pass
-    return attrs
+    """A level's attributes as the estimators read them (leakage per cycle needs the clock)."""
+    clock = clock_MHz(lvl.attributes)
+    return dict(lvl.attributes) if clock is None else {**lvl.attributes, "clock_MHz": clock}
 
 
 def _from_estimators(arch: Arch) -> PricedArch:

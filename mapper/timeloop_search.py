@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from mapper.arch import Arch, arch_from_dict
 from mapper.constraints import Constraints, constraints_from_parts
-from mapper.energy_sources import PricedArch, price_arch
+from mapper.energy_sources import PricedArch, clock_MHz, price_arch
 from mapper.ert import ert_from_dict
 from mapper.timeloop_inputs import MapperOptions, TimeloopInputs, gather, mapper_options
 from workloads.problem import Problem, problem_from_dict
@@ -57,22 +56,13 @@ def read_layer_inputs(flagged: dict[str, str | None], positional: list[str] | tu
     if options.ignored:
         where = mapper_section[1] if mapper_section else "<mapper>"
         warnings.append(f"{where}: mapper: keys ignored by bitloop's search: {'; '.join(options.ignored)}")
-    return LayerInputs(arch, problem, constraints, price_arch(arch, ert), options, _clock_MHz(arch), warnings)
+    return LayerInputs(arch, problem, constraints, price_arch(arch, ert), options, clock_MHz(arch.compute.attributes), warnings)
 
 
 def _constraints(inputs: TimeloopInputs, arch: Arch, problem: Problem) -> Constraints:
     """Constraints on the arch's nodes, then every constraint section (arch and mapspace), applied together."""
     parts = [(list(arch.constraints), arch.source)] if arch.constraints else []
     return constraints_from_parts(parts + inputs.constraint_sections(), arch, problem)
-
-
-def _clock_MHz(arch: Arch) -> float | None:
-    """Clock from Timeloop's ``global_cycle_seconds`` attribute (None when absent)."""
-    gcs = arch.compute.attributes.get("global_cycle_seconds")
-    try:
-        return 1e-6 / float(gcs) if gcs is not None else None
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
 
 
 def search_layer(args: argparse.Namespace) -> int:
