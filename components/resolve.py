@@ -267,7 +267,8 @@ def default_actions(cls: ComponentClass | None, class_name: str) -> list[str]:
         names = list(cls.actions)
         return names + [a for a in AUTO_ACTIONS if a not in names]
     lowered = class_name.lower()
-    if "sram" in lowered or "dram" in lowered or lowered in ("regfile", "register_file", "fifo", "reg", "register"):
+    if "sram" in lowered or "dram" in lowered or lowered in ("regfile", "register_file", "fifo", "reg", "register",
+                                                             "aladdin_register"):
         return ["read", "write", "update", "leak"]
     return ["compute", "idle", "leak"]
 

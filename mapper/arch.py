@@ -4,15 +4,26 @@ Reads both Timeloop forms into one :class:`Arch`:
 
 * v0.3: nested ``subtree``/``local`` lists, ``name[0..N-1]`` instance counts, ``meshX``
   attributes; components in a ``local`` list are ordered outer to inner.
-* v0.4: a flat ``nodes`` list of ``!Container`` and ``!Component`` entries, where a
-  ``spatial: {meshX, meshY}`` on a node multiplies the instances of that node and of
-  everything after it.
+* v0.4: a flat ``nodes`` list of ``!Container`` and ``!Component`` entries (``!Parallel``,
+  ``!Hierarchical`` and ``!Pipelined`` branches are flattened in order, as timeloopfe does),
+  where a ``spatial: {meshX, meshY}`` on a node multiplies the instances of that node and of
+  everything after it. Two readings of that fanout (``spatial_dummies``):
 
-In both, the last leaf component is the compute level; every other leaf is a storage level.
+  - timeloopfe's (``spatial_dummies=True``, what Timeloop evaluates): the fanout becomes a
+    ``dummy_storage`` level ``inter_<node>_spatial`` that keeps nothing, placed where the node
+    is (``pytimeloop/timeloopfe/common/version_transpilers/v4_to_v3.py`` ``transpile``);
+  - bitloop specs' (the default): the fanout belongs to the storage level above.
+
+  Either way a mapping or constraint may name the container (``target: PE``) or its dummy
+  (``inter_PE_spatial``): it means the level that carries the container's fanout (``Arch.aliases``).
+
+In both forms, the last leaf component is the compute level; every other leaf is a storage
+level. A ``dummy_storage`` level keeps no data space unless a mapping says otherwise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -22,6 +33,9 @@ from typing import Any
 from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
 
 NEST_ANALYSES = ("timeloop", "exact")
+DUMMY_CLASS = "dummy_storage"
+# Generic v0.3/v0.4 component classes whose Accelergy class is given by ``subclass``.
+_GENERIC_CLASSES = ("storage", "compute", "buffer", "arithmetic")
 
 _INSTANCE_RE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<lo>\d+)\.\.(?P<hi>\d+)\]$")
 
@@ -59,6 +73,11 @@ class Level:
     @property
     def instances(self) -> int:
         return self.mesh_x * self.mesh_y
+
+    @property
+    def is_dummy(self) -> bool:
+        """A ``dummy_storage`` level (timeloopfe's spatial placeholder): keeps nothing, costs 0 pJ."""
+        return self.component_class == DUMMY_CLASS
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,11 @@ class Arch:
     compute: ComputeLevel
     source: str = "<arch>"
     nest_analysis: str = "timeloop"
+    # Names that are not levels but may be targeted: a spatial container -> the level that
+    # carries its fanout (its timeloopfe dummy level, or the storage level above it).
+    aliases: dict[str, str] = field(default_factory=dict, compare=False)
+    # Constraints written on v0.4 nodes, as Timeloop constraint entries with their targets.
+    constraints: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.nest_analysis not in NEST_ANALYSES:
@@ -131,10 +155,11 @@ class Arch:
         return tuple(l.name for l in self.levels)
 
     def level_index(self, name: str, source: str = "<mapping>", key: str = "target") -> int:
-        """Index of a storage level by name or full path."""
-        for i, lvl in enumerate(self.levels):
-            if name in (lvl.name, lvl.path):
-                return i
+        """Index of a storage level by name, full path or container alias (``Arch.aliases``)."""
+        for candidate in (name, self.aliases.get(name)):
+            for i, lvl in enumerate(self.levels):
+                if candidate in (lvl.name, lvl.path):
+                    return i
         raise InputError(source, key, f"unknown level {name!r} (arch levels: {', '.join(self.level_names)})")
 
     def fanout(self, i: int) -> tuple[int, int]:
@@ -146,16 +171,41 @@ class Arch:
 
 # ---- parsing ------------------------------------------------------------------------------
 
+# A flattened leaf: (name, path, Accelergy class, attributes, total mesh (X, Y)).
+Leaf = tuple[str, str, str, dict[str, Any], tuple[int, int]]
+
+
 def _split_instances(raw_name: str, source: str, key: str) -> tuple[str, int]:
+    """``name[lo..hi]`` -> (name, hi - lo + 1). timeloopfe writes 1-based ranges (``[1..N]``)."""
     match = _INSTANCE_RE.match(raw_name)
     if not match:
         if "[" in raw_name or "]" in raw_name:
-            raise InputError(source, key, f"expected 'name' or 'name[0..N-1]', got {raw_name!r}")
+            raise InputError(source, key, f"expected 'name' or 'name[lo..hi]', got {raw_name!r}")
         return raw_name, 1
     lo, hi = int(match["lo"]), int(match["hi"])
-    if lo != 0 or hi < lo:
-        raise InputError(source, key, f"instance range must be [0..N-1], got {raw_name!r}")
+    if hi < lo:
+        raise InputError(source, key, f"instance range [lo..hi] needs lo <= hi, got {raw_name!r}")
     return match["name"], hi - lo + 1
+
+
+def _component_class(comp: dict[str, Any], source: str, key: str) -> str:
+    """The Accelergy class of a component: ``class``, or ``subclass`` under a generic ``class: storage``."""
+    cls = comp.get("class")
+    if not isinstance(cls, str):
+        raise InputError(source, f"{key}.class", f"expected a component class name, got {cls!r}")
+    sub = comp.get("subclass")
+    if sub is not None and cls.lower() in _GENERIC_CLASSES:
+        if not isinstance(sub, str):
+            raise InputError(source, f"{key}.subclass", f"expected a component class name, got {sub!r}")
+        return sub
+    return cls
+
+
+def _attributes(node: dict[str, Any], source: str, key: str) -> dict[str, Any]:
+    attrs = node.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise InputError(source, f"{key}.attributes", "expected a mapping")
+    return attrs
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -226,23 +276,26 @@ def _mesh_from(attrs: dict[str, Any], count: int, parent: tuple[int, int], sourc
     return parent[0] * count, parent[1]
 
 
-def _build(leaves: list[tuple[str, str, str, dict[str, Any], tuple[int, int]]], source: str) -> Arch:
+def _build(leaves: list[Leaf], source: str, aliases: dict[str, str] | None = None,
+           constraints: tuple[dict[str, Any], ...] = ()) -> Arch:
     if len(leaves) < 2:
         raise InputError(source, "architecture", "expected at least one storage level and one compute component")
     *storage, compute = leaves
     levels = tuple(_make_storage(n, p, c, a, m, source) for n, p, c, a, m in storage)
     cname, cpath, ccls, cattrs, cmesh = compute
-    return Arch(levels, ComputeLevel(cname, cpath, ccls, cattrs, cmesh[0], cmesh[1]), source)
+    return Arch(levels, ComputeLevel(cname, cpath, ccls, cattrs, cmesh[0], cmesh[1]), source,
+                aliases=aliases or {}, constraints=constraints)
 
 
 def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mesh: tuple[int, int],
-               source: str, key: str, leaves: list) -> None:
+               source: str, key: str, leaves: list[Leaf]) -> None:
     raw = node.get("name")
     if not isinstance(raw, str):
         raise InputError(source, f"{key}.name", f"expected a name, got {raw!r}")
     name, count = _split_instances(raw, source, f"{key}.name")
-    attrs = {**inherited, **(node.get("attributes") or {})}
-    node_mesh = _mesh_from(node.get("attributes") or {}, count, mesh, source, key)
+    own = _attributes(node, source, key)
+    attrs = {**inherited, **own}
+    node_mesh = _mesh_from(own, count, mesh, source, key)
     path = f"{prefix}.{name}" if prefix else name
     for i, comp in enumerate(node.get("local") or []):
         ckey = f"{key}.local[{i}]"
@@ -252,12 +305,8 @@ def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mes
         if not isinstance(craw, str):
             raise InputError(source, f"{ckey}.name", f"expected a name, got {craw!r}")
         cname, ccount = _split_instances(craw, source, f"{ckey}.name")
-        cls = comp.get("class")
-        if not isinstance(cls, str):
-            raise InputError(source, f"{ckey}.class", f"expected a component class name, got {cls!r}")
-        cattrs_own = comp.get("attributes") or {}
-        if not isinstance(cattrs_own, dict):
-            raise InputError(source, f"{ckey}.attributes", "expected a mapping")
+        cls = _component_class(comp, source, ckey)
+        cattrs_own = _attributes(comp, source, ckey)
         cmesh = _mesh_from(cattrs_own, ccount, node_mesh, source, ckey)
         leaves.append((cname, f"{path}.{cname}", cls, _without_mesh({**attrs, **cattrs_own}), cmesh))
     for i, child in enumerate(node.get("subtree") or []):
@@ -266,44 +315,107 @@ def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mes
         _parse_v03(child, path, attrs, node_mesh, source, f"{key}.subtree[{i}]", leaves)
 
 
-def _parse_v04(nodes: list[Any], source: str) -> list:
-    leaves: list = []
-    mesh = (1, 1)
-    inherited: dict[str, Any] = {}
-    path: list[str] = []
-    for i, node in enumerate(nodes):
-        key = f"architecture.nodes[{i}]"
+_BRANCH_TAGS = ("Hierarchical", "Parallel", "Pipelined")
+# timeloopfe's dummy_storage attributes (v4/arch.py dummy_storage): a 1-bit, 1-entry store.
+_DUMMY_ATTRIBUTES = {"width": 1, "depth": 1, "datawidth": 1}
+
+
+class _V04Flattener:
+    """Walks a v0.4 node list in order, as timeloopfe's ``transpile`` does, collecting leaves."""
+
+    def __init__(self, source: str, spatial_dummies: bool):
+        self.source = source
+        self.dummies = spatial_dummies
+        self.leaves: list[Leaf] = []
+        self.aliases: dict[str, str] = {}
+        self.constraints: list[dict[str, Any]] = []
+        self.mesh = (1, 1)
+        self.inherited: dict[str, Any] = {}
+        self.path: list[str] = []
+
+    def walk(self, nodes: Any, key: str, parallel: bool = False) -> None:
+        if not isinstance(nodes, list):
+            raise InputError(self.source, key, "expected a list of nodes")
+        for i, node in enumerate(nodes):
+            self.node(node, f"{key}[{i}]", parallel)
+
+    def node(self, node: Any, key: str, parallel: bool) -> None:
         if not isinstance(node, dict):
-            raise InputError(source, key, "expected a !Container or !Component mapping")
+            raise InputError(self.source, key, "expected a !Container or !Component mapping")
+        if node.get("enabled", True) is False:
+            return
         tag = node.get("_tag") or ("Component" if "class" in node else "Container")
+        if tag in _BRANCH_TAGS:
+            if parallel and tag != "Parallel":
+                raise InputError(self.source, key, f"a !{tag} branch under a !Parallel is not supported")
+            self.walk(node.get("nodes") or [], f"{key}.nodes", parallel or tag == "Parallel")
+            return
+        if tag == "Nothing":
+            return
+        if tag not in ("Container", "Component"):
+            raise InputError(self.source, key, f"unsupported node tag !{tag} (expected !Container, !Component, "
+                                               f"!Parallel, !Hierarchical, !Pipelined or !Nothing)")
         name = node.get("name")
         if not isinstance(name, str) or not name:
-            raise InputError(source, f"{key}.name", f"expected a name, got {name!r}")
+            raise InputError(self.source, f"{key}.name", f"expected a name, got {name!r}")
         spatial = node.get("spatial") or {}
         if not isinstance(spatial, dict):
-            raise InputError(source, f"{key}.spatial", "expected a mapping with meshX/meshY")
-        sx = as_int(spatial.get("meshX", spatial.get("mesh_x", 1)), source, f"{key}.spatial.meshX", minimum=1)
-        sy = as_int(spatial.get("meshY", spatial.get("mesh_y", 1)), source, f"{key}.spatial.meshY", minimum=1)
-        attrs_own = node.get("attributes") or {}
-        if not isinstance(attrs_own, dict):
-            raise InputError(source, f"{key}.attributes", "expected a mapping")
+            raise InputError(self.source, f"{key}.spatial", "expected a mapping with meshX/meshY")
+        sx = as_int(spatial.get("meshX", spatial.get("mesh_x", 1)), self.source, f"{key}.spatial.meshX", minimum=1)
+        sy = as_int(spatial.get("meshY", spatial.get("mesh_y", 1)), self.source, f"{key}.spatial.meshY", minimum=1)
+        attrs_own = _attributes(node, self.source, key)
+        fanout = sx * sy > 1
+        if parallel and (tag == "Container" or fanout):
+            what = "containers" if tag == "Container" else "components with a spatial fanout"
+            raise InputError(self.source, key, f"{what} under a !Parallel are not supported (as in timeloopfe)")
+        spatial_target = self.fanout(name, sx, sy, tag == "Container") if fanout else None
+        self.node_constraints(node, name, tag, spatial_target, key)
         if tag == "Container":
-            mesh = (mesh[0] * sx, mesh[1] * sy)
-            inherited = {**inherited, **attrs_own}
-            path.append(name)
-        elif tag == "Component":
-            cls = node.get("class")
-            if not isinstance(cls, str):
-                raise InputError(source, f"{key}.class", f"expected a component class name, got {cls!r}")
-            mesh = (mesh[0] * sx, mesh[1] * sy)
-            leaves.append((name, ".".join([*path, name]), cls, _without_mesh({**inherited, **attrs_own}), mesh))
-        else:
-            raise InputError(source, key, f"unsupported node tag !{tag} (expected !Container or !Component)")
-    return leaves
+            self.inherited = {**self.inherited, **attrs_own}
+            self.path.append(name)
+            return
+        cls = _component_class(node, self.source, key)
+        self.leaves.append((name, ".".join([*self.path, name]), cls,
+                            _without_mesh({**self.inherited, **attrs_own}), self.mesh))
+
+    def fanout(self, name: str, sx: int, sy: int, container: bool) -> str | None:
+        """Node ``name`` multiplies everything from here on by sx x sy; returns the level carrying it."""
+        dummy = f"inter_{name}_spatial"
+        carrier: str | None = None
+        if self.dummies:
+            self.leaves.append((dummy, ".".join([*self.path, dummy]), DUMMY_CLASS,
+                                {**self.inherited, **_DUMMY_ATTRIBUTES}, self.mesh))
+            carrier = dummy
+        elif self.leaves:   # the level above carries the fanout; Timeloop's dummy name means it too
+            carrier = self.aliases[dummy] = self.leaves[-1][0]
+        if container and carrier is not None:
+            self.aliases[name] = carrier
+        self.mesh = (self.mesh[0] * sx, self.mesh[1] * sy)
+        return carrier
+
+    def node_constraints(self, node: dict[str, Any], name: str, tag: str, spatial_target: str | None, key: str) -> None:
+        """A node's ``constraints: {spatial, temporal, dataspace, ...}`` as targeted entries, where
+        timeloopfe attaches them: a fanout's spatial constraints go to the level carrying it; a
+        container keeps no other constraint (it is no level)."""
+        raw = node.get("constraints")
+        if raw is None:
+            return
+        if not isinstance(raw, dict):
+            raise InputError(self.source, f"{key}.constraints", "expected a mapping of constraint types")
+        for kind, body in raw.items():
+            if not isinstance(body, dict):
+                raise InputError(self.source, f"{key}.constraints.{kind}", "expected a mapping")
+            target = spatial_target if kind == "spatial" and spatial_target else (None if tag == "Container" else name)
+            if target is not None and body:
+                self.constraints.append({**body, "type": kind, "target": target})
 
 
-def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>") -> Arch:
-    """Build an :class:`Arch` from Timeloop architecture YAML data (v0.3 or v0.4 form)."""
+def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>", spatial_dummies: bool = False) -> Arch:
+    """Build an :class:`Arch` from Timeloop architecture YAML data (v0.3 or v0.4 form).
+
+    ``spatial_dummies``: read a v0.4 ``spatial`` fanout as timeloopfe does (a ``dummy_storage``
+    level ``inter_<node>_spatial``) instead of giving it to the storage level above.
+    """
     source = str(source)
     data = normalize_keys(data)
     if not isinstance(data, dict) or "architecture" not in data:
@@ -312,25 +424,29 @@ def arch_from_dict(data: Any, source: str | os.PathLike = "<arch>") -> Arch:
     if not isinstance(arch, dict):
         raise InputError(source, "architecture", "expected a mapping")
     if "nodes" in arch:
-        if not isinstance(arch["nodes"], list):
-            raise InputError(source, "architecture.nodes", "expected a list of nodes")
-        leaves = _parse_v04(arch["nodes"], source)
+        flat = _V04Flattener(source, spatial_dummies)
+        flat.walk(arch["nodes"], "architecture.nodes")
+        built = _build(flat.leaves, source, flat.aliases, tuple(flat.constraints))
     elif "subtree" in arch:
         if not isinstance(arch["subtree"], list):
             raise InputError(source, "architecture.subtree", "expected a list of subtrees")
-        leaves = []
+        leaves: list[Leaf] = []
         for i, node in enumerate(arch["subtree"]):
             if not isinstance(node, dict):
                 raise InputError(source, f"architecture.subtree[{i}]", "expected a subtree mapping")
             _parse_v03(node, "", {}, (1, 1), source, f"architecture.subtree[{i}]", leaves)
+        built = _build(leaves, source)
     else:
         raise InputError(source, "architecture", "expected 'nodes' (v0.4) or 'subtree' (v0.3)")
-    built = _build(leaves, source)
     if "nest_analysis" in arch:  # bitloop's switch (docs/nest_analysis.md); Timeloop has no such key
-        return Arch(built.levels, built.compute, source, str(arch["nest_analysis"]))
+        return dataclasses.replace(built, nest_analysis=str(arch["nest_analysis"]))
     return built
 
 
-def load_arch(path: str | os.PathLike) -> Arch:
-    """Read a Timeloop architecture YAML file."""
-    return arch_from_dict(load_yaml(path), path)
+def load_arch(path: str | os.PathLike, spatial_dummies: bool = False) -> Arch:
+    """Read a Timeloop architecture YAML file (``spatial_dummies``: see :func:`arch_from_dict`).
+
+    The Timeloop-facing verbs (``mapper model --arch``, ``mapper search --arch``) read with
+    ``spatial_dummies=True``, so their levels are the ones Timeloop evaluates.
+    """
+    return arch_from_dict(load_yaml(path), path, spatial_dummies)

@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mapper.cli_options import add_nest_analysis_argument, add_run_arguments, parse_objective, search_options_from
+from mapper.cli_options import (
+    add_nest_analysis_argument, add_run_arguments, add_timeloop_input_arguments, parse_objective, search_options_from,
+)
 from workloads.yamlio import InputError, write_atomic
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
-    from mapper.arch import load_arch
     from mapper.ert import load_ert
     from mapper.mapping import load_mapping
     from mapper.model import evaluate
@@ -26,7 +27,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from workloads.problem import load_problem
 
     problem = load_problem(args.problem)
-    models, clock = None, None
+    models, clock, source_lines = None, None, []
     if args.spec:
         from mapper.bitlevel import layer_models
         from mapper.spec import load_spec
@@ -36,25 +37,49 @@ def _cmd_model(args: argparse.Namespace) -> int:
         if args.ert:
             ert = load_ert(args.ert, args.art)
     elif args.arch:
-        arch = load_arch(args.arch)
+        from mapper.arch import load_arch
+        from mapper.energy_sources import price_arch
+
+        arch = load_arch(args.arch, spatial_dummies=True)   # the levels Timeloop evaluates
         if args.nest_analysis:
             arch = dataclasses.replace(arch, nest_analysis=args.nest_analysis)
-        ert = load_ert(args.ert, args.art) if args.ert else None
+        priced = price_arch(arch, load_ert(args.ert, args.art) if args.ert else None)
+        ert, source_lines = priced.ert, priced.summary_lines()
     else:
         raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
     mapping = load_mapping(args.mapping, arch, problem)
     result = evaluate(problem, arch, mapping, ert=ert, models=models, clock_MHz=clock, source=str(args.mapping)).to_dict()
-    if ert is None:
-        result["note"] = "no ERT given: energies are 0 pJ (pass --ert or --spec)"
+    if args.arch:
+        result["energy_sources"] = priced.sources
     text = json.dumps(result, indent=2)
+    summary = "\n".join([format_summary(result, f"{problem.name} on {args.spec or args.arch}"), *source_lines])
     if args.out:
         write_atomic(Path(args.out) / "model.json", text + "\n")
-        write_atomic(Path(args.out) / "model.summary.txt", format_summary(result, f"{problem.name} on {args.spec or args.arch}") + "\n")
-    print(text if args.json else format_summary(result, f"{problem.name} on {args.spec or args.arch}"))
+        write_atomic(Path(args.out) / "model.summary.txt", summary + "\n")
+    print(text if args.json else summary)
     return 0
 
 
+_LAYER_INPUTS = ("arch", "problem", "constraints", "mapper", "ert", "art", "inputs")
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
+    """Whole model on a spec (--spec/--model), or one layer from Timeloop inputs (--arch/--problem)."""
+    layer = [f"--{k}" if k != "inputs" else "YAML inputs" for k in _LAYER_INPUTS if getattr(args, k)]
+    if args.spec or args.model:
+        if layer:
+            raise InputError("<args>", layer[0], "give either --spec and --model (whole model) or Timeloop inputs (one layer)")
+        if not (args.spec and args.model):
+            raise InputError("<args>", "--model" if args.spec else "--spec", "the whole-model search needs both --spec and --model")
+        return _search_model(args)
+    if not layer:
+        raise InputError("<args>", "--arch", "give --spec and --model (whole model) or --arch and --problem (one layer)")
+    from mapper.timeloop_search import search_layer
+
+    return search_layer(args)
+
+
+def _search_model(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
     from mapper.report import format_table, write_report
     from mapper.run import run_model
@@ -63,7 +88,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, args.nest_analysis)
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
-        weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
+        weights=args.weights, objective=parse_objective(args.objective or "edp"), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
     print(format_table(report))
@@ -105,12 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_nest_analysis_argument(model)
     model.set_defaults(handler=_cmd_model)
 
-    srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")
-    srch.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
-    srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
+    srch = verbs.add_parser("search", help="map every layer of a model on a spec (--spec/--model), or one layer "
+                                           "from Timeloop inputs like timeloop-mapper (--arch/--problem)")
+    srch.add_argument("--spec", help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
+    srch.add_argument("--model", help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
     srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
     add_run_arguments(srch)
-    srch.add_argument("--out", help="output folder")
+    add_timeloop_input_arguments(srch)
+    srch.set_defaults(objective=None)   # whole model: edp; one layer: the mapper section's metrics
+    srch.add_argument("--out", help="output folder (one layer: default the current folder, as timeloop-mapper)")
     srch.set_defaults(handler=_cmd_search)
 
     ert = verbs.add_parser("ert", help="write Accelergy ERT.yaml/ART.yaml for a spec's components")

@@ -59,3 +59,17 @@ def parse_objective(text: str) -> Any:
         except ValueError:
             raise InputError("<args>", "--objective", f"expected NAME=WEIGHT pairs, got {part!r}") from None
     return weights
+
+
+def add_timeloop_input_arguments(p: argparse.ArgumentParser) -> None:
+    """timeloop-mapper's inputs: files by role, or any files holding several top-level sections."""
+    p.add_argument("inputs", nargs="*", metavar="YAML",
+                   help="Timeloop input files; each may hold several sections (architecture, problem, mapper, "
+                        "constraints, ERT, ...)")
+    p.add_argument("--arch", help="Timeloop architecture YAML (v0.3 or v0.4)")
+    p.add_argument("--problem", help="Timeloop problem YAML")
+    p.add_argument("--constraints", help="Timeloop constraints YAML (constraints / architecture_constraints / "
+                                         "mapspace_constraints, 'targets:' lists)")
+    p.add_argument("--mapper", help="Timeloop mapper YAML (optimization metrics, algorithm, victory condition...)")
+    p.add_argument("--ert", help="Accelergy ERT.yaml (default: bitloop's estimators price the arch's classes)")
+    p.add_argument("--art", help="Accelergy ART.yaml (area per component, um^2)")

@@ -20,6 +20,19 @@ from workloads.problem import Problem
 from workloads.yamlio import InputError, as_int, dump_yaml, load_yaml, normalize_keys
 
 _FACTOR_RE = re.compile(r"([A-Za-z_][A-Za-z_0-9]*?)\s*=?\s*(\d+)$")
+_TOKEN_SPLIT_RE = re.compile(r"[\s,]+")
+# Directive types: Timeloop reads "datatype", "bypass" and the older "dataspace" alike
+# (src/mapping/parser.cpp ParseAndConstruct).
+BYPASS_TYPES = ("datatype", "bypass", "bypassing", "dataspace")
+
+
+def factor_tokens(raw: str) -> list[str]:
+    """Split a Timeloop factor string: ``"C=3 M2"`` or timeloopfe's ``"R=1,P=1"``.
+
+    Timeloop reads ``DIM=N,R`` as factor N with residual R (imperfect factorization); a bare
+    number after a comma is such a residual, which bitloop does not model.
+    """
+    return [t for t in _TOKEN_SPLIT_RE.split(raw.split("#", 1)[0].strip()) if t]
 
 
 @dataclass(frozen=True)
@@ -107,19 +120,26 @@ class Mapping:
 
 # ---- parsing -------------------------------------------------------------------------------
 
-def parse_factors(raw: Any, dims: tuple[str, ...], source: str, key: str) -> dict[str, int]:
-    """Parse Timeloop factors: ``"C=3 M2"``, a list of such tokens, or a mapping."""
+def parse_factors(raw: Any, dims: tuple[str, ...], source: str, key: str,
+                  bounds: TMapping[str, int] | None = None) -> dict[str, int]:
+    """Parse Timeloop factors: ``"C=3 M2"``, ``"C=3,M=2"``, a list of such tokens, or a mapping.
+
+    A factor of 0 means the whole problem dimension (Timeloop's rule) when ``bounds`` is given.
+    """
     if raw is None:
         return {}
     if isinstance(raw, dict):
         items = list(raw.items())
     else:
-        tokens = raw.split() if isinstance(raw, str) else raw
+        tokens = factor_tokens(raw) if isinstance(raw, str) else raw
         if not isinstance(tokens, list):
             raise InputError(source, key, f"expected factors like 'C=3 M2', got {raw!r}")
         items = []
         for tok in tokens:
-            match = _FACTOR_RE.match(str(tok).strip())
+            text = str(tok).strip()
+            if text.isdigit():
+                raise InputError(source, key, f"residual factor ',{text}' (an imperfect factorization) is not supported")
+            match = _FACTOR_RE.match(text)
             if not match:
                 raise InputError(source, key, f"bad factor {tok!r} (expected DIM=N or DIMN)")
             items.append((match.group(1), match.group(2)))
@@ -127,7 +147,8 @@ def parse_factors(raw: Any, dims: tuple[str, ...], source: str, key: str) -> dic
     for dim, value in items:
         if dim not in dims:
             raise InputError(source, key, f"unknown dimension {dim!r} (problem dimensions: {', '.join(dims)})")
-        factors[dim] = as_int(value, source, f"{key}.{dim}", minimum=1)
+        number = as_int(value, source, f"{key}.{dim}", minimum=0 if bounds is not None else 1)
+        factors[dim] = int(bounds[dim]) if number == 0 and bounds is not None else number
     return factors
 
 
@@ -150,13 +171,59 @@ def parse_permutation(raw: Any, dims: tuple[str, ...], source: str, key: str) ->
 
 
 def directive_level(entry: Any, arch: Arch, source: str, key: str) -> int:
-    """Index of the arch level a mapping or constraint directive targets (clear errors otherwise)."""
+    """Index of the arch level a mapping or constraint directive targets (clear errors otherwise).
+
+    A ``spatial`` directive on a storage level without fanout whose next level is the
+    ``inter_<container>_spatial`` dummy read from a v0.4 container applies to that dummy
+    (bitloop's older v0.4 convention put a container's fanout on the level above it).
+    """
     if not isinstance(entry, dict):
         raise InputError(source, key, "expected a directive mapping with target and type")
     target = entry.get("target")
     if not isinstance(target, str):
         raise InputError(source, f"{key}.target", f"expected a level name, got {target!r}")
-    return arch.level_index(target, source, f"{key}.target")
+    i = arch.level_index(target, source, f"{key}.target")
+    if (entry.get("type") == "spatial" and arch.fanout(i) == (1, 1) and i + 1 < len(arch.levels)
+            and arch.levels[i + 1].name in arch.aliases.values() and arch.fanout(i + 1) != (1, 1)):
+        return i + 1
+    return i
+
+
+def skips_folded_fanout(entry: dict[str, Any], arch: Arch, problem: Problem, source: str, key: str) -> bool:
+    """True for a directive that names a v0.4 container (or its ``inter_*_spatial`` dummy) whose
+    fanout was folded into the level above (``spatial_dummies=False``) and says nothing beyond
+    what the fold already implies: temporal factors of 1, or keeping nothing. A ``spatial``
+    directive applies to the level above (False); anything else cannot be folded (InputError).
+    """
+    target = entry.get("target")
+    if target not in arch.aliases or target in arch.level_names:
+        return False
+    level = arch.levels[arch.level_index(target, source, f"{key}.target")]
+    kind = entry.get("type", "temporal")
+    if level.is_dummy or kind == "spatial":
+        return False
+    if kind == "temporal":
+        factors = parse_factors(entry.get("factors"), problem.dims, source, f"{key}.factors", problem.bounds)
+        if all(f == 1 for f in factors.values()):
+            return True
+        what = "temporal factors > 1"
+    elif kind in BYPASS_TYPES:
+        if not entry.get("keep"):
+            return True
+        what = "kept data spaces"
+    else:
+        return False
+    raise InputError(source, key, f"{target!r} is a spatial fanout folded into level {level.name!r}; it cannot have "
+                                  f"{what} (read the arch with spatial_dummies=True to make it a level)")
+
+
+def default_keep(arch: Arch, problem: Problem) -> list[set[str]]:
+    """What each level keeps when no directive says: everything, except dummy levels (nothing).
+
+    Timeloop keeps unmentioned data spaces (parser.cpp: 'X' = keep); timeloopfe pairs every
+    dummy_storage level with a bypass-all directive (v4/constraints.py dummy_constraints).
+    """
+    return [set() if lvl.is_dummy else set(problem.dataspace_names) for lvl in arch.levels]
 
 
 def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.PathLike = "<mapping>") -> Mapping:
@@ -174,16 +241,18 @@ def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.
     sx: list[dict[str, int]] = [{} for _ in range(n)]
     sy: list[dict[str, int]] = [{} for _ in range(n)]
     sperm: list[tuple[str, ...]] = [() for _ in range(n)]
-    keep: list[set[str]] = [set(problem.dataspace_names) for _ in range(n)]
+    keep = default_keep(arch, problem)
     for i, entry in enumerate(entries):
         key = f"mapping[{i}]"
         li = directive_level(entry, arch, source, key)
         kind = entry.get("type", "temporal")
+        if skips_folded_fanout(entry, arch, problem, source, key):
+            continue
         if kind == "temporal":
-            temporal[li].update(parse_factors(entry.get("factors"), dims, source, f"{key}.factors"))
+            temporal[li].update(parse_factors(entry.get("factors"), dims, source, f"{key}.factors", problem.bounds))
             perms[li] = parse_permutation(entry.get("permutation"), dims, source, f"{key}.permutation")
         elif kind == "spatial":
-            factors = parse_factors(entry.get("factors"), dims, source, f"{key}.factors")
+            factors = parse_factors(entry.get("factors"), dims, source, f"{key}.factors", problem.bounds)
             perm = parse_permutation(entry.get("permutation"), dims, source, f"{key}.permutation")
             perm = perm + tuple(d for d in dims if d not in perm)
             split = entry.get("split")
@@ -194,7 +263,7 @@ def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.
                 if f > 1:
                     (sx[li] if pos < split_at else sy[li])[d] = f
             sperm[li] = perm
-        elif kind in ("datatype", "bypass", "bypassing"):
+        elif kind in BYPASS_TYPES:
             for field_name in ("keep", "bypass"):
                 if not isinstance(entry.get(field_name) or [], list):
                     raise InputError(source, f"{key}.{field_name}", f"expected a list of data space names, got {entry[field_name]!r}")
@@ -207,7 +276,7 @@ def mapping_from_dict(data: Any, arch: Arch, problem: Problem, source: str | os.
                     _unknown_ds(source, f"{key}.bypass", ds_name, problem)
                 keep[li].discard(ds_name)
         else:
-            raise InputError(source, f"{key}.type", f"expected temporal, spatial or datatype, got {kind!r}")
+            raise InputError(source, f"{key}.type", f"expected temporal, spatial, datatype or bypass, got {kind!r}")
     levels = tuple(
         LevelMapping(temporal[i], perms[i], sx[i], sy[i], sperm[i], frozenset(keep[i])) for i in range(n)
     )

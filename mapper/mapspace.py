@@ -150,17 +150,19 @@ class Mapspace:
 
     def _combination_ok(self, SX: np.ndarray, SY: np.ndarray) -> np.ndarray:
         ok = np.ones(SX.shape[0], bool)
+        used = np.ones(SX.shape[0])   # cumulative fanout utilization (Timeloop's min-parallelism)
         for i in range(self.L):
             fx, fy = self.arch.fanout(i)
             px, py = SX[:, i].prod(axis=1), SY[:, i].prod(axis=1)
             ok &= (px <= fx) & (py <= fy)
             ok &= ~np.any((SX[:, i] > 1) & (SY[:, i] > 1), axis=1)  # a dim goes to X or Y, not both (as in Timeloop)
+            used *= px * py / (fx * fy)
             lc = self.constraints.levels[i]
-            if lc.min_utilization > 0 and fx * fy > 1:
-                ok &= px * py >= lc.min_utilization * fx * fy
             for dim, bound in lc.spatial.items():
                 k = self.problem.dims.index(dim)
                 ok &= bound.allows(SX[:, i, k] * SY[:, i, k])
+        if self.constraints.min_parallelism > 0:
+            ok &= used >= self.constraints.min_parallelism
         return ok
 
     # ---- permutations ---------------------------------------------------------------------

@@ -5,6 +5,9 @@ lock-step cycles and the format model's compressed sizes enter every candidate. 
 broken deterministically (first in enumeration order; in the guided search, by the
 candidate's encoding), and a seed makes guided runs repeatable.
 
+An objective is one metric, a weighted sum, or a list of metrics compared lexicographically
+(Timeloop's ``optimization_metrics``: the first decides, the next breaks exact ties).
+
 The guided search is an elitist local search: a population of the best distinct mappings
 is mutated (move a prime factor between two slots of a dimension, swap two loops of a
 level, keep or bypass a data space at a level), mixed with fresh random samples, until
@@ -14,9 +17,10 @@ time budget runs out.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping as TMapping
+from typing import Callable, Mapping as TMapping, Sequence
 
 import numpy as np
 
@@ -30,16 +34,21 @@ from mapper.nest import MappingBatch
 from workloads.problem import Problem
 from workloads.yamlio import InputError
 
-Objective = str | TMapping[str, float]
+Objective = str | TMapping[str, float] | Sequence[str]
 
 
 def objective_values(ev: BatchEvaluation, objective: Objective) -> np.ndarray:
     """Objective per candidate (lower is better); invalid candidates get +inf.
 
-    ``objective``: ``energy`` (pJ), ``delay`` (cycles), ``edp`` (pJ x cycles), or a mapping of
-    those names to weights for a weighted sum.
+    ``objective``: ``energy`` (pJ), ``delay`` (cycles), ``edp`` (pJ x cycles), a mapping of
+    those names to weights for a weighted sum ([B] values), or a list/tuple of names compared
+    lexicographically ([B, k] values, one column per metric).
     """
     metrics = {"energy": ev.energy_pJ, "delay": ev.cycles.astype(float), "edp": ev.energy_pJ * ev.cycles}
+    if isinstance(objective, (list, tuple)):
+        if not objective:
+            raise InputError("<search>", "objective", "expected at least one metric")
+        return np.stack([objective_values(ev, name) for name in objective], axis=1)
     if isinstance(objective, str):
         if objective not in metrics:
             raise InputError("<search>", "objective", f"expected energy, delay, edp or a weighted mapping, got {objective!r}")
@@ -59,36 +68,60 @@ class SearchResult:
     mapping: Mapping
     evaluation: Evaluation
     problem: Problem  # the problem the mapping is for: padded up to its factors when imperfect
-    objective: float
+    objective: float  # the (first) metric's value
     evaluated: int
     valid: int
     exhaustive: bool
     seconds: float
     history: list[tuple[int, float]] = field(default_factory=list)  # (evaluations so far, best objective)
+    objectives: tuple[float, ...] = ()  # every metric of a lexicographic objective, in order
+
+
+def _columns(values: np.ndarray) -> np.ndarray:
+    """Objective values as [n, k] (k = 1 for a single metric)."""
+    return values[:, None] if values.ndim == 1 else values
+
+
+def _lex_order(values: np.ndarray) -> np.ndarray:
+    """Indices of [n, k] rows sorted lexicographically; equal rows keep their order (stable)."""
+    return np.lexsort(values.T[::-1])
 
 
 class _Best:
     """Running best candidate with deterministic tie-breaking."""
 
     def __init__(self) -> None:
-        self.value = np.inf
+        self.values: tuple[float, ...] = (np.inf,)
         self.key: bytes = b""
         self.batch: MappingBatch | None = None
         self.index = -1
 
+    @property
+    def value(self) -> float:
+        return self.values[0]
+
     def offer(self, values: np.ndarray, batch: MappingBatch, keys: list[bytes] | None = None) -> bool:
+        """``values``: [n, k] objective rows; the lexicographically smallest (first in batch order) wins."""
         if not len(values):
             return False
-        i = int(np.argmin(values))  # first minimum in batch order
-        v = float(values[i])
+        i = int(np.argmin(values[:, 0])) if values.shape[1] == 1 else int(_lex_order(values)[0])  # first minimum
+        v = tuple(float(x) for x in values[i])
         if keys is not None:
-            ties = np.nonzero(values == v)[0]
+            ties = np.nonzero(np.all(values == values[i], axis=1))[0]
             i = int(min(ties, key=lambda t: keys[t]))
         key = keys[i] if keys is not None else b""
-        if v < self.value or (keys is not None and v == self.value and v < np.inf and key < self.key):
-            self.value, self.key, self.batch, self.index = v, key, batch, i
+        if v < self.values or (keys is not None and v == self.values and v[0] < np.inf and key < self.key):
+            self.values, self.key, self.batch, self.index = v, key, batch, i
             return True
         return False
+
+
+def _min_capacity_use(arch: Arch) -> np.ndarray | None:
+    """Per level, the fraction of its capacity a mapping must use (Timeloop's buffer attribute
+    ``min_utilization``, ``buffer.cpp`` ``PreEvaluationCheck``); None when no level sets one."""
+    mins = np.array([float(l.attributes.get("min_utilization") or 0.0) if l.capacity_bits is not None else 0.0
+                     for l in arch.levels])
+    return mins - 1e-12 if mins.any() else None
 
 
 def _no_valid_mapping(arch: Arch, min_bits: np.ndarray) -> InputError:
@@ -133,11 +166,15 @@ def search(
     stats = {"evaluated": 0, "valid": 0}
     history: list[tuple[int, float]] = []
 
+    min_use = _min_capacity_use(arch)
+
     def run(batch: MappingBatch, keys: list[bytes] | None = None) -> np.ndarray:
         ev = evaluate_batch(problem, arch, batch, ert, models)
-        values = objective_values(ev, objective)
+        values = _columns(objective_values(ev, objective))
+        if min_use is not None:
+            values[~np.all(ev.capacity_use >= min_use, axis=1)] = np.inf
         stats["evaluated"] += batch.size
-        stats["valid"] += int(ev.valid.sum())
+        stats["valid"] += int(np.isfinite(values[:, 0]).sum())
         if best.offer(values, batch, keys):
             history.append((stats["evaluated"], best.value))
         if progress:
@@ -160,7 +197,7 @@ def search(
 
     evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
     return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
-                        time.perf_counter() - start, history)
+                        time.perf_counter() - start, history, best.values)
 
 
 # ---- guided search -------------------------------------------------------------------------
@@ -226,7 +263,7 @@ def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Gene
     keep_masks = np.array([_keep_mask(space, k) for k in space.keep_patterns], np.int64)
     mask_to_keep = {int(m): i for i, m in enumerate(keep_masks)}
     seen: set[bytes] = set()
-    elite_vals = np.zeros(0)
+    elite_vals = np.zeros((0, 1))
     elite_keys: list[bytes] = []
     elites = _Population(np.zeros((0, space.D), np.int64), np.zeros((0, space.L, space.D), np.int64), np.zeros(0, np.int64))
 
@@ -251,12 +288,13 @@ def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Gene
             group_keys = [keys[i] for i in sel]
             batch = MappingBatch(T[sel], SX[sel], SY[sel], cands.order[sel], space.keep_patterns[int(keep_i)])
             values = run(batch, group_keys)
-            finite = np.isfinite(values)
+            finite = np.isfinite(values[:, 0])
             parts.append(cands.take(sel[finite]))
             vals.append(values[finite])
             pkeys += [k for k, f in zip(group_keys, finite) if f]
-        merged, merged_vals = _Population.concat(parts), np.concatenate(vals)
-        rank = sorted(range(len(merged_vals)), key=lambda i: (merged_vals[i], pkeys[i]))[:population]
+        nonempty = [v for v in vals if len(v)]
+        merged, merged_vals = _Population.concat(parts), (np.concatenate(nonempty) if nonempty else np.zeros((0, 1)))
+        rank = sorted(range(len(merged_vals)), key=lambda i: (tuple(merged_vals[i]), pkeys[i]))[:population]
         elites, elite_vals, elite_keys = merged.take(np.array(rank, np.int64)), merged_vals[rank], [pkeys[i] for i in rank]
 
     def random_candidates(n: int) -> _Population:
@@ -274,7 +312,7 @@ def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Gene
         seeds.append(_Population(np.tile(outer, (n_keep, 1)), np.tile(np.arange(space.D), (n_keep, space.L, 1)),
                                  np.arange(n_keep, dtype=np.int64)))
     evaluate(_Population.concat(seeds + [random_candidates(256) for _ in range(max(1, mutants // 256))]))
-    stale, best_so_far = 0, np.inf
+    stale, best_so_far = 0, (np.inf,)
     while not out_of_budget() and stale < patience:
         parts = []
         if len(elite_vals):
@@ -286,11 +324,21 @@ def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Gene
             parts.append(children)
         parts += [random_candidates(256) for _ in range(max(1, mutants // 8 // 256))]
         evaluate(_Population.concat(parts))
-        current = float(elite_vals[0]) if len(elite_vals) else np.inf
-        if current < best_so_far * (1 - 1e-9):
+        current = tuple(float(x) for x in elite_vals[0]) if len(elite_vals) else (np.inf,)
+        if _improved(current, best_so_far):
             best_so_far, stale = current, 0
         else:
             stale += 1
+
+
+def _improved(new: tuple[float, ...], old: tuple[float, ...]) -> bool:
+    """Is ``new`` lexicographically better than ``old`` by more than a relative 1e-9 on some metric?"""
+    for a, b in zip(new, old):
+        if a < b * (1 - 1e-9):
+            return True
+        if not math.isclose(a, b, rel_tol=1e-9):
+            return False
+    return False
 
 
 def _dim_rows(space: Mapspace, batch: MappingBatch, k: int) -> np.ndarray:

@@ -193,7 +193,6 @@ BAD_PROBLEMS = [
     ("missing-bound", "problem_conv.yaml", "    Q: 4\n", "", "problem.instance.Q", "missing"),
     ("unknown-dim", "problem_conv.yaml", "      - [[M]]\n      - [[R]]", "      - [[M]]\n      - [[Z]]",
      "problem.shape.data_spaces[0].projection[2][0]", "unknown dimension 'Z'"),
-    ("unknown-instance-key", "problem_conv.yaml", "    N: 1\n", "    N: 1\n    K: 3\n", "problem.instance.K", "unknown"),
     ("bad-read-write", "problem_conv.yaml", "read-write: true", "read-write: maybe",
      "problem.shape.data_spaces[2].read_write", "true or false"),
 ]
@@ -204,15 +203,15 @@ BAD_ARCHS = [
      "architecture.nodes[6].spatial.meshX", "integer"),
     ("v03-mesh-not-divisor", "arch_v03.yaml", "meshX: 4", "meshX: 3",
      "architecture.subtree[0].subtree[0].subtree[0].local[0].attributes.meshX", "does not divide"),
-    ("v03-bad-range", "arch_v03.yaml", "PE[0..15]", "PE[1..16]", "architecture.subtree[0].subtree[0].subtree[0].name",
-     "[0..N-1]"),
+    ("v03-bad-range", "arch_v03.yaml", "PE[0..15]", "PE[15..0]", "architecture.subtree[0].subtree[0].subtree[0].name",
+     "lo <= hi"),
     ("attributes-not-mapping", "arch_v04.yaml", "attributes: {datawidth: 8}", "attributes: [datawidth]",
      "architecture.nodes[6].attributes", "mapping"),
     ("no-architecture", "arch_v04.yaml", "architecture:\n", "archtecture:\n", "architecture", "missing"),
 ]
 BAD_MAPPINGS = [
-    ("unknown-level", "mapping_conv.yaml", "- target: RegFile\n  type: temporal", "- target: PE\n  type: temporal",
-     "mapping[4].target", "unknown level 'PE'"),
+    ("unknown-level", "mapping_conv.yaml", "- target: RegFile\n  type: temporal", "- target: PEs\n  type: temporal",
+     "mapping[4].target", "unknown level 'PEs'"),
     ("missing-target", "mapping_conv.yaml", "- target: RegFile\n  type: temporal", "- type: temporal",
      "mapping[4].target", "level name"),
     ("not-a-list", "mapping_conv.yaml", "mapping:\n", "mapping: all of them\ndirectives:\n", "mapping", "list"),

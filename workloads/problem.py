@@ -142,12 +142,34 @@ class Problem:
         return dump_yaml(self.to_yaml_dict())
 
 
+# Timeloop's built-in shape names (problem-shapes/cnn-layer.yaml; workload.cpp ParseWorkload
+# assumes cnn_layer when no shape is given); bitloop builds them with conv2d.
+_CNN_LAYER_NAMES = ("cnn_layer", "cnn-layer")
+
+
 def problem_from_dict(data: Any, source: str | os.PathLike = "<problem>") -> Problem:
-    """Build a :class:`Problem` from Timeloop problem YAML data (v0.3 or v0.4 layout)."""
+    """Build a :class:`Problem` from Timeloop problem YAML data (v0.3 or v0.4 layout).
+
+    As Timeloop (``src/workload/workload.cpp`` ``ParseWorkload``/``ParseWorkloadInstance``):
+    the bounds sit under ``instance`` or, in the older layout, directly under ``problem``;
+    instance keys that are neither dimensions nor coefficients are ignored; a missing shape or
+    the shape name ``cnn_layer`` means the CNN-Layer shape.
+    """
     data = normalize_keys(data)
     top = require(data, "problem", source, "", dict)
+    if "instance" in top:
+        instance = require(top, "instance", source, "problem", dict)
+        ikey = "problem.instance"
+    else:
+        instance, ikey = top, "problem"
+    raw_shape = top.get("shape", "cnn_layer")
+    if isinstance(raw_shape, str):
+        if raw_shape.lower() not in _CNN_LAYER_NAMES:
+            raise InputError(source, "problem.shape", f"expected a shape mapping or the built-in name cnn_layer, got {raw_shape!r}")
+        return _cnn_layer(instance, source, ikey)
     shape = require(top, "shape", source, "problem", dict)
-    instance = require(top, "instance", source, "problem", dict)
+    if "instance" not in top and not any(k in top for k in shape.get("dimensions") or []):
+        raise InputError(source, "problem.instance", "missing required key (bounds of the dimensions)")
     name = str(shape.get("name", "problem"))
     dims_raw = require(shape, "dimensions", source, "problem.shape", list)
     dims = []
@@ -165,7 +187,7 @@ def problem_from_dict(data: Any, source: str | os.PathLike = "<problem>") -> Pro
         coefficients[cname] = as_int(c.get("default", 1), source, f"{key}.default", minimum=1)
     for cname in list(coefficients):
         if cname in instance:
-            coefficients[cname] = as_int(instance[cname], source, f"problem.instance.{cname}", minimum=1)
+            coefficients[cname] = as_int(instance[cname], source, f"{ikey}.{cname}", minimum=1)
 
     dataspaces = []
     for i, ds in enumerate(require(shape, "data_spaces", source, "problem.shape", list)):
@@ -203,15 +225,24 @@ def problem_from_dict(data: Any, source: str | os.PathLike = "<problem>") -> Pro
     if not dataspaces:
         raise InputError(source, "problem.shape.data_spaces", "expected at least one data space")
 
+    return Problem(name, tuple(dims), _bounds(instance, dims, source, ikey), coefficients, tuple(dataspaces))
+
+
+def _bounds(instance: dict[str, Any], dims: Any, source: str | os.PathLike, ikey: str) -> dict[str, int]:
+    """Each dimension's bound from the instance; other keys are ignored, as Timeloop does."""
     bounds = {}
     for d in dims:
         if d not in instance:
-            raise InputError(source, f"problem.instance.{d}", "missing bound for dimension")
-        bounds[d] = as_int(instance[d], source, f"problem.instance.{d}", minimum=1)
-    unknown = [k for k in instance if k not in dims and k not in coefficients and k not in ("densities",)]
-    if unknown:
-        raise InputError(source, f"problem.instance.{unknown[0]}", f"unknown dimension or coefficient (known: {', '.join(dims)})")
-    return Problem(name, tuple(dims), bounds, coefficients, tuple(dataspaces))
+            raise InputError(source, f"{ikey}.{d}", "missing bound for dimension")
+        bounds[d] = as_int(instance[d], source, f"{ikey}.{d}", minimum=1)
+    return bounds
+
+
+def _cnn_layer(instance: dict[str, Any], source: str | os.PathLike, ikey: str) -> Problem:
+    """Timeloop's built-in CNN-Layer shape with the instance's bounds and coefficients (default 1)."""
+    base = conv2d(N=1, C=1, M=1, R=1, S=1, P=1, Q=1)
+    coefficients = {c: as_int(instance.get(c, 1), source, f"{ikey}.{c}", minimum=1) for c in base.coefficients}
+    return Problem(base.name, base.dims, _bounds(instance, base.dims, source, ikey), coefficients, base.dataspaces)
 
 
 def load_problem(path: str | os.PathLike) -> Problem:

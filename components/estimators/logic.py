@@ -153,16 +153,22 @@ def _fp_format(q: PrimitiveQuery) -> tuple[float, float]:
 
 
 def _w(q: PrimitiveQuery, default: float | None = None) -> float:
-    return q.number("width", "datawidth", default=default)
+    # n_bits / precision: the spellings Accelergy's aladdin_comparator and intadder use.
+    return q.number("width", "datawidth", "n_bits", "precision", default=default)
 
 
-# primitive class names (Accelergy-style, aliases grouped) -> cell-count builder
+# primitive class names (Accelergy-style, aliases grouped) -> cell-count builder; the aladdin_*
+# names are the classes of Accelergy's library plug-in that Timeloop's example components use.
 PRIMITIVES: dict[tuple[str, ...], Callable[[PrimitiveQuery], Cells]] = {
-    ("intadder", "adder", "int_adder", "intsubtractor", "subtractor", "accumulator_adder"):
+    ("intadder", "adder", "int_adder", "intsubtractor", "subtractor", "accumulator_adder", "aladdin_adder"):
         lambda q: adder_cells(_w(q)),
     ("adder_tree", "intadder_tree"): lambda q: adder_tree_cells(q.number("n_inputs"), _w(q)),
-    ("intmultiplier", "multiplier", "intmac_multiplier"):
-        lambda q: multiplier_cells(q.number("width_a", "width"), q.number("width_b", "width")),
+    ("intmultiplier", "multiplier", "intmac_multiplier", "aladdin_multiplier"):
+        lambda q: multiplier_cells(q.number("width_a", "width", "datawidth"), q.number("width_b", "width", "datawidth")),
+    # Accelergy's aladdin_register is one bit by default; as a storage level it holds width x depth bits.
+    ("aladdin_register",): lambda q: register_cells(_w(q, 1) * q.number("depth", default=1)),
+    ("aladdin_counter",): lambda q: counter_cells(_w(q)),
+    ("aladdin_comparator",): lambda q: comparator_cells(_w(q)),
     ("bit_serial_multiplier", "and_array"): lambda q: Cells(AND2=_w(q)),
     ("fpmultiplier", "fp_multiplier"): lambda q: fp_multiplier_cells(*_fp_format(q)),
     ("fpadder", "fp_adder"): lambda q: fp_adder_cells(*_fp_format(q)),

@@ -99,7 +99,7 @@ class SRAMEstimator(Estimator):
         banks = q.number("n_banks", "banks", default=1)
         rd = int(q.number("n_rd_ports", default=0))
         wr = int(q.number("n_wr_ports", default=0))
-        rdwr = int(q.number("n_rdwr_ports", default=0 if rd + wr else 1))
+        rdwr = int(q.number("n_rdwr_ports", "n_rw_ports", default=0 if rd + wr else 1))  # n_rw_ports: Accelergy's spelling
         return width * depth, width, banks, rd, wr, rdwr
 
     def energy(self, query: PrimitiveQuery) -> float | None:
