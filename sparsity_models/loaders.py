@@ -44,12 +44,17 @@ class Checkpoint:
         format: ``torch`` | ``safetensors`` | ``onnx`` | ``gguf`` | ``ct2`` | ``keras``.
         tensors: layer name -> float32 array (torch layout).
         notes: layer name -> how the stored tensor was encoded (e.g. ``Q4_1``, ``float16``).
+        names: layer name -> stored tensor name, where it is not ``<layer>.weight``.
     """
 
     path: Path
     format: str
     tensors: dict[str, np.ndarray]
     notes: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def tensor_name(self, layer: str) -> str:
+        return self.names.get(layer, f"{layer}.weight")
 
 
 def _is_layer_weight(name: str, array: np.ndarray) -> bool:
@@ -121,11 +126,14 @@ def load_onnx(path: str | Path, model: Any = None) -> Checkpoint:
             raise InputError(p, None, f"cannot read ONNX model ({exc})") from None
     inits = {i.name: i for i in model.graph.initializer}
     out: dict[str, np.ndarray] = {}
+    names: dict[str, str] = {}
     for node in model.graph.node:
         w = onnx_weight(node, inits, numpy_helper.to_array)
         if w is not None:
-            out[onnx_weight_name(node, inits)] = w
-    return Checkpoint(p, "onnx", out)
+            layer = onnx_weight_name(node, inits)
+            out[layer] = w
+            names[layer] = next(i for i in node.input[:2] if i in inits)
+    return Checkpoint(p, "onnx", out, names=names)
 
 
 def onnx_weight_name(node: Any, inits: dict[str, Any]) -> str:
