@@ -178,7 +178,7 @@ def statistics_provenance(graph: LayerGraph, stats: dict[str, Any], roles: dict[
     if fallbacks:
         note += f"; {len(fallbacks)} layers need settings the profile lacks (synthetic)"
     prov = {
-        "statistics": "+".join(kinds), "weights": settings["weights"], "note": note,
+        "statistics": "+".join({"measured": "checkpoint", "profile": "measured-profile", "synthetic": "synthetic"}[k] for k in kinds), "weights": settings["weights"], "note": note,
         "profile_version": PROFILE_VERSION, "synthetic_profile": settings["synthetic_profile"],
         "counts": counts, "synthetic_layers": synthetic, "profile_sources": dict(sorted(sources.items())),
         "no_matching_role": unmatched, "profile_fallbacks": fallbacks,

@@ -51,7 +51,7 @@ def report_sections() -> list[tuple[str, dict[str, Any]]]:
         ("panacea", {}), ("sibia", {}), ("sbq", SBQ_4), ("sbq", SBQ_3),
     ]
     secs += [("bitmod", {"dtype": d}) for d in FP_TYPES]
-    return secs
+    return secs + [("weight_values", {}), ("input_values", {})]
 
 
 class Agg:
