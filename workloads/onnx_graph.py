@@ -151,8 +151,6 @@ def graph_from_onnx(path: str | Path, batch: int = 1, name: str | None = None) -
     """Layer graph of the ONNX model at ``path`` for ``batch`` inputs (see module doc)."""
     p = Path(path)
     model = load_onnx_model(p)
-    from sparsity_models.loaders import onnx_weight_name
-
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     producer = {o: n for n in graph.node for o in n.output}
@@ -189,7 +187,8 @@ def graph_from_onnx(path: str | Path, batch: int = 1, name: str | None = None) -
         problem, kind, count, transposed = _problem(node, inits, shapes, needed, p)
         data = [i for i in node.input[:2] if i and i not in inits]
         deps[lname] = set().union(*(kinds.layer_producers(t, names) for t in data))
-        g.add_layer(lname, problem, kind, weight_name=onnx_weight_name(node, inits) if weighted else None,
+        weight = next((i for i in node.input[:2] if i in inits), None)
+        g.add_layer(lname, problem, kind, weight_name=weight,
                     count=count, weight_transposed=transposed)
         roles[lname] = role
     full = nx.DiGraph()   # as workloads.trace: a residual stream links each layer to its latest producers
@@ -396,12 +395,12 @@ def _role(node: Any, inits: dict, kinds: _Kinds, consumers: dict, has_attention:
         return "conv"
     if not has_attention:
         return "classifier"
-    if not _has_layer_consumer(node, consumers, inits):
-        return "head"
-    if kind == "norm":
-        return "attn_qkv" if _feeds_activation_matmul(node, consumers, inits) else "ffn_up"
     if kind in ("gelu", "silu", "relu"):
         return "ffn_down"
     if kind == "layer" and src.op_type == "MatMul" and not any(i in inits for i in src.input[:2]):
         return "attn_out"
+    if not _has_layer_consumer(node, consumers, inits):
+        return "head"
+    if kind == "norm":
+        return "attn_qkv" if _feeds_activation_matmul(node, consumers, inits) else "ffn_up"
     return "other"
