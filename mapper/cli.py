@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")
     srch.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
-    srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
+    srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...), a config.json path or an .onnx file")
     srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
     add_run_arguments(srch)
     srch.add_argument("--out", help="output folder")
