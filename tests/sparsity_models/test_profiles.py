@@ -189,3 +189,24 @@ def test_every_builtin_model_gets_measured_profiles() -> None:
         if missing:
             unmatched[model] = missing
     assert unmatched == {"deit-s": ["head"], "opt-350m": ["other"], "vit-b": ["head"], "vit-s": ["head"]}
+
+
+def test_cache_keys_cover_tensor_parameters_and_profile_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import sparsity_models.profiles as prof
+    from mapper.bitlevel import stats_identity
+    from sparsity_models.cache import cache_key, tensor_digest
+
+    a, b = torch.zeros(4, 4), torch.ones(4, 4)
+    assert tensor_digest(a) != tensor_digest(b) and tensor_digest(a) != tensor_digest(a.double())
+    assert cache_key(tensor_digest(a), "bbs", {"pruned_columns": 2}) != cache_key(tensor_digest(a), "bbs", {"pruned_columns": 4})
+    ls = sm.LayerStats("x", torch.randn(8, 32), torch.randn(4, 32))
+    other = sm.LayerStats("x", ls.weight, torch.randn(4, 32))          # same weights, other inputs
+    assert stats_identity(ls) != stats_identity(other)
+    p = ProfileStats("minilm", "attn_qkv", "t", 384)
+    ident = stats_identity(p)
+    assert ident != stats_identity(ProfileStats("minilm", "attn_qkv", "t", 768))
+    assert load_profile("minilm")["digest"] in ident
+    monkeypatch.setattr(prof, "PROFILE_VERSION", PROFILE_VERSION + 1)
+    assert stats_identity(p) != ident

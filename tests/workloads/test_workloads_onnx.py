@@ -145,3 +145,25 @@ def test_real_vit_onnx() -> None:
     assert dict(qk.problem.bounds) == {"B": 6, "M": 257, "N": 257, "K": 64}
     assert dict(g.layer("backbone.encoder.layer.0.mlp.fc1").problem.bounds) == {"M": 1536, "N": 257, "K": 384}
     assert g.meta["skipped"] == {"ConvTranspose": 3}
+
+
+def test_search_on_an_onnx_model_uses_its_initializers(tmp_path: Path) -> None:
+    """Weights from the file's initializers in the same run; attention matmuls from the generic profiles."""
+    from mapper.cache import ResultCache
+    from mapper.run import run_model
+    from mapper.spec import load_spec
+
+    tiny = Path(__file__).resolve().parents[1] / "data" / "tiny_spec.yaml"
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(tiny.read_text().replace("work_model: {family: dense}", "work_model: {family: pragmatic}"))
+    path = tiny_attention(tmp_path)
+    rep = run_model(load_spec(spec_path), str(path), cache=ResultCache(tmp_path / "c.sqlite"),
+                    search_options={"max_evaluations": 300, "patience": 3, "exhaustive_limit": 300})
+    rows = {r["layer"]: r for r in rep.rows}
+    assert rows["mlp.up"]["weights_stats"] == f"checkpoint:{path}#up.weight"
+    assert rows["mlp.up"]["inputs_stats"] == "synthetic:transformer-v1"
+    assert rows["attn.qk"]["weights_stats"] == "profile:minilm/attn_qk" and rows["attn.qk"]["role"] == "attn_qk"
+    prov = rep.summary()["provenance"]
+    assert prov["counts"]["weights"] == {"measured": 6, "profile": 2, "synthetic": 0}
+    assert prov["counts"]["inputs"] == {"measured": 0, "profile": 2, "synthetic": 6}
+    assert prov["weights"] == f"{path} (ONNX initializers)"
