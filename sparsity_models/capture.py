@@ -144,11 +144,13 @@ def stack_operands(parts: list[Operands], max_rows: int, max_weight_rows: int) -
     return Operands(first.name, first.role, w, x, first.note)
 
 
-def onnx_operands(path: str, feeds: dict[str, np.ndarray], roles: dict[str, str], max_rows: int,
+def onnx_operands(path: str, feeds: list[dict[str, np.ndarray]], roles: dict[str, str], max_rows: int,
                   max_weight_rows: int = 4096) -> list[Operands]:
-    """Weights and input rows of every layer of an ONNX model run by onnxruntime on ``feeds``.
+    """Weights and input rows of the layers of an ONNX model run by onnxruntime on each of ``feeds``.
 
-    ``roles``: layer name (``workloads.onnx_graph`` naming) -> role; layers not listed are skipped.
+    ``roles``: layer name (``workloads.onnx_graph`` naming) -> role; layers not listed are
+    skipped. Input rows (and the activation operand of an attention matmul) of all runs are
+    pooled and evenly subsampled.
     """
     import onnx
     import onnxruntime as ort
@@ -158,52 +160,62 @@ def onnx_operands(path: str, feeds: dict[str, np.ndarray], roles: dict[str, str]
     from workloads.onnx_graph import _is_layer, graph_from_onnx
 
     model = onnx.load(path)
-    graph = graph_from_onnx(path)
+    layers = graph_from_onnx(path).layers()
     inits = {i.name: i for i in model.graph.initializer}
-    layer_nodes = [n for n in model.graph.node if _is_layer(n, inits)]
-    if len(layer_nodes) != len(graph):
-        raise RuntimeError("ONNX layer nodes and graph layers disagree")
-    wanted = []
-    for node in layer_nodes:
-        wanted += [t for t in node.input[:2] if t not in inits]
+    nodes = [n for n in model.graph.node if _is_layer(n, inits)]
+    chosen = [(n, lay) for n, lay in zip(nodes, layers) if lay.name in roles]
     known = {o.name for o in model.graph.output}
-    for t in dict.fromkeys(wanted):
+    for t in dict.fromkeys(t for n, _ in chosen for t in n.input[:2] if t not in inits):
         if t not in known:
             model.graph.output.append(helper.make_empty_tensor_value_info(t))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    values = dict(zip(names, sess.run(names, feeds)))
+    rows: dict[str, list[torch.Tensor]] = {lay.name: [] for _, lay in chosen}
+    wrows: dict[str, list[torch.Tensor]] = {lay.name: [] for _, lay in chosen}
+    for feed in feeds:
+        values = dict(zip(names, sess.run(names, feed)))
+        for node, lay in chosen:
+            if lay.kind == "matmul":
+                a = torch.from_numpy(values[node.input[0]]).float()
+                b = torch.from_numpy(values[node.input[1]]).float()
+                rows[lay.name].append(evenly(a.reshape(-1, a.shape[-1]), max_rows))
+                wrows[lay.name].append(evenly(b.transpose(-1, -2).reshape(-1, b.shape[-2]), max_weight_rows))
+                continue
+            data = node.input[0] if node.input[0] not in inits else node.input[1]
+            rows[lay.name].append(evenly(_layer_rows(node, torch.from_numpy(values[data]).float(), inits), max_rows))
     out = []
-    for node, layer in zip(layer_nodes, graph.layers()):
-        role = roles.get(layer.name)
-        if role is None:
-            continue
-        if layer.kind == "matmul":
-            a = torch.from_numpy(values[node.input[0]]).float()
-            b = torch.from_numpy(values[node.input[1]]).float()
-            x = a.reshape(-1, a.shape[-1])
-            w = b.transpose(-1, -2).reshape(-1, b.shape[-2])
-            out.append(Operands(layer.name, role, evenly(w, max_weight_rows), evenly(x, max_rows)))
-            continue
-        w = torch.from_numpy(onnx_weight(node, inits, numpy_helper.to_array))
-        data = node.input[0] if node.input[0] not in inits else node.input[1]
-        x = torch.from_numpy(values[data]).float()
-        if node.op_type == "Conv":
-            at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-            pads = list(at.get("pads", [0, 0, 0, 0]))
-            if pads[:2] != pads[2:]:
-                x = torch.nn.functional.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-                pads = [0, 0, 0, 0]
-            groups = int(at.get("group", 1))
-            if groups > 1 and groups == w.shape[0]:
-                rows = conv_rows(x.reshape(-1, 1, *x.shape[2:]), (1, 1, *w.shape[2:]), at.get("strides", [1, 1]),
-                                 pads[:2], at.get("dilations", [1, 1]), 1)
-                w = w.reshape(w.shape[0], -1)
-            else:
-                rows = conv_rows(x, w.shape, at.get("strides", [1, 1]), pads[:2], at.get("dilations", [1, 1]), groups)
+    for node, lay in chosen:
+        x = evenly(torch.cat(rows[lay.name]), max_rows)
+        if lay.kind == "matmul":
+            w = evenly(torch.cat(wrows[lay.name]), max_weight_rows)
         else:
-            rows = x.reshape(-1, x.shape[-1]) if node.input[0] not in inits else x.reshape(x.shape[0], -1).T
-        out.append(Operands(layer.name, role, w, evenly(rows, max_rows)))
+            w = torch.from_numpy(onnx_weight(node, inits, numpy_helper.to_array))
+            if node.op_type == "Conv" and w.shape[1] == 1 and int(_attrs(node).get("group", 1)) == w.shape[0] > 1:
+                w = w.reshape(w.shape[0], -1)    # depthwise: one row of R*S per channel
+        out.append(Operands(lay.name, roles[lay.name], w, x))
     return out
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _layer_rows(node: Any, x: torch.Tensor, inits: dict) -> torch.Tensor:
+    """Input rows ``[T, K]`` of a Conv/Gemm/MatMul node with an initializer weight."""
+    if node.op_type != "Conv":
+        return x.reshape(-1, x.shape[-1]) if node.input[0] not in inits else x.reshape(x.shape[0], -1).T
+    at = _attrs(node)
+    w_shape = list(inits[node.input[1]].dims)
+    pads = list(at.get("pads", [0, 0, 0, 0]))
+    if pads[:2] != pads[2:]:
+        x = torch.nn.functional.pad(x, (pads[1], pads[3], pads[0], pads[2]))
+        pads = [0, 0, 0, 0]
+    groups = int(at.get("group", 1))
+    stride, dilation = at.get("strides", [1, 1]), at.get("dilations", [1, 1])
+    if groups > 1 and groups == w_shape[0]:
+        return conv_rows(x.reshape(-1, 1, *x.shape[2:]), (1, 1, *w_shape[2:]), stride, pads[:2], dilation, 1)
+    return conv_rows(x, w_shape, stride, pads[:2], dilation, groups)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sparsity_models.capture import (
-    Operands, attention_operands, capture_modules, evenly, onnx_operands, sample_images, stack_operands,
+    Operands, attention_operands, capture_modules, onnx_operands, sample_images, stack_operands,
 )
 from sparsity_models.roles import linear_role
 from workloads.yamlio import InputError
@@ -377,29 +377,15 @@ def _onnx_roles(path: Path, keep: Callable[[str], bool] = lambda n: True) -> dic
 def _measure_vgg16(ck: RealCheckpoint) -> list[Operands]:
     p = ck.path()
     images = sample_images(240, mean=(0, 0, 0), std=(1, 1, 1)).permute(0, 2, 3, 1).contiguous()   # NHWC in [0, 1]
-    parts = [onnx_operands(str(p), {"input": images[i:i + 1].numpy()}, _onnx_roles(p), MAX_ROWS)
-             for i in range(len(images))]
-    return _merge_runs(parts)
+    return onnx_operands(str(p), [{"input": images[i:i + 1].numpy()} for i in range(len(images))], _onnx_roles(p),
+                         MAX_ROWS)
 
 
 def _measure_vit(ck: RealCheckpoint) -> list[Operands]:
     p = ck.path()
     images = sample_images(224)
     roles = _onnx_roles(p, lambda n: n.startswith("backbone."))
-    parts = [onnx_operands(str(p), {"input_image": images[i:i + 1].numpy()}, roles, MAX_ROWS)
-             for i in range(len(images))]
-    return _merge_runs(parts)
-
-
-def _merge_runs(parts: list[list[Operands]]) -> list[Operands]:
-    """Per layer, the input rows of several runs (one per image) stacked; activation-matmul weights too."""
-    out = []
-    for layer_runs in zip(*parts):
-        first = layer_runs[0]
-        x = evenly(torch.cat([o.inputs for o in layer_runs]), MAX_ROWS)
-        w = evenly(torch.cat([o.weight for o in layer_runs]), 4096) if first.role in ("attn_qk", "attn_av") else first.weight
-        out.append(Operands(first.name, first.role, w, x, first.note))
-    return out
+    return onnx_operands(str(p), [{"input_image": images[i:i + 1].numpy()} for i in range(len(images))], roles, MAX_ROWS)
 
 
 def _ct2_role(name: str) -> str:
