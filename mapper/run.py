@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapper.bitlevel import layer_models, stats_identity
+from mapper.statistics import layer_statistics, statistics_provenance
 from mapper.cache import ResultCache, cache_key
 from mapper.mapping import mapping_from_dict
 from mapper.model import Evaluation, evaluate
@@ -80,113 +81,6 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
     }
 
 
-SYNTHETIC = "synthetic"   # --weights synthetic[:PROFILE]: the stated synthetic profile for every layer
-
-
-def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
-    """Per-layer statistics, every layer's role, and the run-level provenance settings.
-
-    Statistics come from ``weights`` (a checkpoint file or folder, or 'minilm') where it has
-    the layer's tensor, from the ONNX model's own initializers for an ONNX workload, and
-    otherwise from the bundled measured profiles matched by role; ``weights='synthetic'``
-    (or ``'synthetic:<profile>'``) uses the stated synthetic profile everywhere.
-    """
-    from sparsity_models.families import resolve
-    from sparsity_models.synthetic import DEFAULT_PROFILE
-
-    profile = spec.work_model.get("profile", DEFAULT_PROFILE)
-    settings: dict[str, Any] = {"weights": weights, "synthetic_profile": profile}
-    if not resolve(spec.work_model["family"], str(spec.source), "spec.work_model.family").uses_stats:
-        return {}, {}, {**settings, "used": False}
-    if weights is not None and str(weights).split(":")[0] == SYNTHETIC:
-        name = str(weights).partition(":")[2] or profile
-        from sparsity_models.synthetic import check_profile
-
-        check_profile(name)
-        return {}, {}, {**settings, "used": True, "synthetic_profile": name, "forced_synthetic": True}
-    from sparsity_models import layer_stats, map_to_graph
-    from sparsity_models.profiles import graph_stats
-
-    stats: dict[str, Any] = {}
-    if weights is not None:
-        stats = map_to_graph(layer_stats(weights), graph)
-    elif graph.meta.get("format") == "onnx":
-        stats = map_to_graph(layer_stats(graph.meta["source"], activations=False), graph)
-        settings["weights"] = f"{graph.meta['source']} (ONNX initializers)"
-    profiled, roles = graph_stats(graph, skip=stats)
-    stats.update(profiled)
-    return stats, roles, {**settings, "used": True}
-
-
-def _operand_sources(stats: Any | None, settings: dict[str, Any], fell_back: bool) -> tuple[str, str]:
-    """(weights, inputs) statistics source labels of one layer, after any fallback."""
-    profile = f"synthetic:{settings['synthetic_profile']}"
-    if not settings["used"]:
-        return "not used", "not used"
-    if stats is None or fell_back:
-        return profile, profile
-    if hasattr(stats, "fallbacks"):   # a measured profile
-        w = f"profile:{stats.label}"
-        return w, w if stats.inputs_measured else profile
-    w = f"checkpoint:{stats.source}#{stats.weight_name}"
-    return w, (f"checkpoint:{stats.source}" if stats.inputs_measured else profile)
-
-
-def statistics_provenance(graph: LayerGraph, stats: dict[str, Any], roles: dict[str, str],
-                          settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
-    """Run-level provenance (summary.json) and per-layer columns (role, weights_stats, inputs_stats)."""
-    per_layer: dict[str, dict[str, str]] = {}
-    counts = {op: {"measured": 0, "profile": 0, "synthetic": 0} for op in ("weights", "inputs")}
-    synthetic: dict[str, list[str]] = {"weights": [], "inputs": []}
-    sources: dict[str, int] = {}
-    unmatched, fallbacks = [], {}
-    fell: dict[str, set[str]] = {}   # layers sharing a statistics identity share one evaluation
-    for st in stats.values():
-        if getattr(st, "fallbacks", None):
-            fell.setdefault(stats_identity(st), set()).update(st.fallbacks)
-    for layer in graph.layers():
-        st = stats.get(layer.name)
-        why = fell.get(stats_identity(st), set()) if st is not None else set()
-        w, x = _operand_sources(st, settings, bool(why))
-        per_layer[layer.name] = {"role": roles.get(layer.name, ""), "weights_stats": w, "inputs_stats": x}
-        if not settings["used"]:
-            continue
-        for op, label in (("weights", w), ("inputs", x)):
-            kind = "measured" if label.startswith("checkpoint:") else "profile" if label.startswith("profile:") else "synthetic"
-            counts[op][kind] += 1
-            if kind == "synthetic":
-                synthetic[op].append(layer.name)
-        if w.startswith("profile:"):
-            sources[w[len("profile:"):]] = sources.get(w[len("profile:"):], 0) + 1
-        if st is None and not settings.get("forced_synthetic") and layer.name in roles:
-            unmatched.append({"layer": layer.name, "role": roles[layer.name]})
-        if why:
-            fallbacks[layer.name] = sorted(why)
-    if not settings["used"]:
-        return {"statistics": "not used", "weights": None,
-                "note": "work model does not depend on tensor statistics"}, per_layer
-    from sparsity_models.profiles import PROFILE_VERSION
-
-    n = len(per_layer)
-    kinds = [k for k in ("measured", "profile", "synthetic") if counts["weights"][k] or counts["inputs"][k]]
-    what = {"measured": "checkpoint tensors", "profile": f"measured profiles v{PROFILE_VERSION}",
-            "synthetic": f"synthetic profile '{settings['synthetic_profile']}'"}
-    note = (f"statistics from {' + '.join(what[k] for k in kinds)}; synthetic operands: "
-            f"weights {counts['weights']['synthetic']}/{n} layers, inputs {counts['inputs']['synthetic']}/{n}")
-    if unmatched:
-        note += f"; {len(unmatched)} layers have no matching measured role"
-    if fallbacks:
-        note += f"; {len(fallbacks)} layers need settings the profile lacks (synthetic)"
-    prov = {
-        "statistics": "+".join({"measured": "checkpoint", "profile": "measured-profile", "synthetic": "synthetic"}[k] for k in kinds), "weights": settings["weights"], "note": note,
-        "profile_version": PROFILE_VERSION, "synthetic_profile": settings["synthetic_profile"],
-        "counts": counts, "synthetic_layers": synthetic, "profile_sources": dict(sorted(sources.items())),
-        "no_matching_role": unmatched, "profile_fallbacks": fallbacks,
-        "measured_layers": sum(1 for v in per_layer.values() if "synthetic" not in v["weights_stats"] + v["inputs_stats"]),
-    }
-    return prov, per_layer
-
-
 def run_model(
     spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
     weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
@@ -195,7 +89,7 @@ def run_model(
     """Map and evaluate every layer of ``model`` on ``spec`` (see module doc)."""
     graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
     options = {**DEFAULT_SEARCH, **(search_options or {})}
-    stats, roles, stat_settings = _layer_stats(spec, graph, weights)
+    stats, roles, stat_settings = layer_statistics(spec, graph, weights)
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
     spec_key = spec.key()
@@ -275,4 +169,4 @@ def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], p
     return row
 
 
-__all__ = ["ModelReport", "run_model", "statistics_provenance"]
+__all__ = ["ModelReport", "run_model"]

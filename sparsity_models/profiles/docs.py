@@ -26,12 +26,14 @@ def _names() -> list[str]:
 
 
 def sources_table() -> str:
-    """Model family -> checkpoint/role per role."""
-    roles = list(dict.fromkeys(r for m in FAMILY_SOURCES.values() for r in m))
-    out = ["| model family (`model_type`) | " + " | ".join(f"`{r}`" for r in roles) + " |",
-           "|---|" + "---|" * len(roles)]
-    for fam, m in [*FAMILY_SOURCES.items(), ("any other (generic)", GENERIC_SOURCES)]:
-        out.append(f"| {fam} | " + " | ".join(m.get(r, "-") for r in roles) + " |")
+    """Model family -> the checkpoint (and role, where it differs) measuring each of its roles."""
+    out = ["| model family (`model_type`) | checkpoint: roles |", "|---|---|"]
+    for fam, m in [*FAMILY_SOURCES.items(), ("any other (generic match)", GENERIC_SOURCES)]:
+        by: dict[str, list[str]] = {}
+        for role, entry in m.items():
+            ck, _, src = entry.partition(":")
+            by.setdefault(ck, []).append(f"`{role}`" + (f" (its `{src}`)" if src else ""))
+        out.append(f"| {fam} | " + "; ".join(f"{ck}: {', '.join(r)}" for ck, r in by.items()) + " |")
     return "\n".join(out)
 
 
@@ -62,6 +64,9 @@ def render() -> str:
         "role of a model family (`-`: no measured role; such layers use the synthetic profile and the run says so):",
         "",
         sources_table(),
+        "",
+        "Built-in layers with no measured role (synthetic, listed under `no_matching_role`): the ViT/DeiT "
+        "classifier heads and OPT-350m's `decoder.project_in`/`project_out` (a test keeps this list current).",
         "",
         "Roles: " + "; ".join(f"`{r}` {d}" for r, d in ROLES.items() if r != "other") + ".",
     ]
