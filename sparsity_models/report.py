@@ -29,7 +29,7 @@ SBQ_3 = {"budget": 3, "comp": 3, "depth": 3}
 # What feeds the layers of each role (the panacea rows group layers by it).
 INPUT_KINDS = {
     "attn_qkv": "LayerNorm outputs (q/k/v, FFN up)", "ffn_up": "LayerNorm outputs (q/k/v, FFN up)",
-    "attn_out": "attention context (attn out)", "ffn_down": "GELU outputs (FFN down)",
+    "attn_out": "attention context (attn out)", "ffn_down": "FFN activations (FFN down: GELU, or SiLU(gate) x up)",
     "patch_embed": "pixels (patch embedding)", "conv_first": "pixels (first conv)", "conv": "ReLU outputs (k x k convs)",
     "conv_pw": "ReLU outputs (1x1 convs)", "conv_project": "ReLU6 outputs of depthwise convs (1x1 projection)",
     "conv_expand": "linear bottlenecks (1x1 expansion)", "dwconv": "ReLU6 outputs (depthwise convs)",
