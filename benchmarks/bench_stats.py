@@ -1,6 +1,10 @@
 """Statistics for every linear layer of a ~110M-parameter model (BERT-base shape, random weights).
 
     python benchmarks/bench_stats.py [--workers 2] [--tokens 512]
+    python benchmarks/bench_stats.py --checkpoint path/to/model.gguf    # a real checkpoint, any loader format
+
+With ``--checkpoint`` the weights come from the file (e.g. SmolLM2-135M's GGUF, dequantized)
+and the inputs from the synthetic profile (no model is run).
 
 Computes, per layer, the sections behind the default work and format models of every
 family plus BBS conservative/moderate pruning, with calibration activations captured by
@@ -45,19 +49,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="bitloop statistics benchmark")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=512, help="calibration rows per layer")
+    ap.add_argument("--checkpoint", help="a checkpoint file (.gguf, .onnx, .pth, .safetensors, .h5, model.bin)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-
-    from transformers import BertConfig, BertModel
 
     import sparsity_models as sm
 
     t0 = time.time()
-    torch.manual_seed(0)
-    model = BertModel(BertConfig())                      # bert-base: 12 layers, hidden 768, 110M parameters
-    n_params = sum(p.numel() for p in model.parameters())
-    batches = [{"input_ids": torch.randint(1000, 30000, (1, 128))} for _ in range(-(-args.tokens // 128))]
-    src = sm.ModuleSource(model, batches, max_tokens=args.tokens, label="bert-base (random weights)")
+    if args.checkpoint:
+        src = sm.CheckpointSource(args.checkpoint)
+        n_params = sum(int(w.size) for w in src.checkpoint.tensors.values())
+    else:
+        from transformers import BertConfig, BertModel
+
+        torch.manual_seed(0)
+        model = BertModel(BertConfig())                      # bert-base: 12 layers, hidden 768, 110M parameters
+        n_params = sum(p.numel() for p in model.parameters())
+        batches = [{"input_ids": torch.randint(1000, 30000, (1, 128))} for _ in range(-(-args.tokens // 128))]
+        src = sm.ModuleSource(model, batches, max_tokens=args.tokens, label="bert-base (random weights)")
     t1 = time.time()
     stats = sm.layer_stats(src, use_cache=False)
     t2 = time.time()
@@ -71,7 +80,8 @@ def main() -> None:
     t4 = time.time()
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"model: {n_params / 1e6:.1f} M parameters, {len(stats)} linear layers, {lin / 1e6:.1f} M linear weights")
+    print(f"model: {n_params / 1e6:.1f} M parameters{' (layer weights in the file)' if args.checkpoint else ''}, "
+          f"{len(stats)} layers, {lin / 1e6:.1f} M layer weights")
     print(f"build model: {t1 - t0:.1f} s; weights + calibration activations ({args.tokens} rows/layer): {t2 - t1:.1f} s")
     print(f"statistics ({len(sections())} sections per layer, {args.workers} workers): {t3 - t2:.1f} s wall, "
           f"{cpu_stats:.1f} s CPU (all processes)")

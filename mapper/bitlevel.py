@@ -10,8 +10,22 @@ from workloads.yamlio import InputError
 
 
 def layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
-    """Work and format models of ``spec`` for one layer (``stats``: a LayerStats, or None for the
-    family's stated synthetic profile). Parameter errors name the spec file and key."""
+    """Work and format models of ``spec`` for one layer (``stats``: a LayerStats or a measured
+    profile's ProfileStats, or None for the family's stated synthetic profile). A setting the
+    measured profile does not hold falls back to the synthetic profile and is recorded in
+    ``stats.fallbacks``. Parameter errors name the spec file and key."""
+    if stats is not None and hasattr(stats, "fallbacks"):
+        from sparsity_models.profiles import ProfileMissing
+
+        try:
+            return _layer_models(spec, stats)
+        except ProfileMissing as exc:
+            stats.fallbacks.add(str(exc))
+            return _layer_models(spec, None)
+    return _layer_models(spec, stats)
+
+
+def _layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
     family = spec.work_model["family"]
     params = {k: v for k, v in spec.work_model.items() if k != "family"}
     try:
@@ -38,6 +52,8 @@ def stats_identity(stats: Any | None) -> str:
     """A short identity of a layer's statistics for cache keys ('synthetic' when None)."""
     if stats is None:
         return "synthetic"
+    if hasattr(stats, "identity"):
+        return str(stats.identity())
     digest = getattr(stats, "_digest", None)
     if callable(digest):
         return str(digest(("weight", "inputs")))

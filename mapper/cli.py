@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch = verbs.add_parser("search", help="map every layer of a model on a spec (--spec/--model), or one layer "
                                            "from Timeloop inputs like timeloop-mapper (--arch/--problem)")
     srch.add_argument("--spec", help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
-    srch.add_argument("--model", help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
+    srch.add_argument("--model", help="built-in model name (gpt2, opt-1.3b, ...), a config.json path or an .onnx file")
     srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
     add_run_arguments(srch)
     add_timeloop_input_arguments(srch)

@@ -15,8 +15,9 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker proce
     p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
-    p.add_argument("--weights", help="checkpoint (safetensors file, HF folder) or 'minilm' for measured statistics "
-                                     "(default: the spec's synthetic profile)")
+    p.add_argument("--weights", help="tensor statistics: a checkpoint (HF folder, .safetensors, .onnx, .gguf, .pth, .h5, "
+                                     "CTranslate2 model.bin) or 'minilm' for its own tensors; 'synthetic[:PROFILE]' for "
+                                     "the stated synthetic profile (default: the bundled measured profiles, by layer role)")
     p.add_argument("--objective", default="edp", help="mapping objective: edp | energy | delay | weighted, e.g. energy=1,delay=1e3")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help=jobs_help)
     p.add_argument("--seed", type=int, default=0)

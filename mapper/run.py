@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapper.bitlevel import layer_models, stats_identity
+from mapper.statistics import layer_statistics, statistics_provenance
 from mapper.cache import ResultCache, cache_key
 from mapper.mapping import mapping_from_dict
 from mapper.model import Evaluation, evaluate
@@ -80,26 +81,6 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
     }
 
 
-def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per-layer statistics from ``weights`` (a checkpoint, 'minilm', ...), or none (synthetic profile)."""
-    from sparsity_models.families import resolve
-    from sparsity_models.synthetic import DEFAULT_PROFILE
-
-    if not resolve(spec.work_model["family"], str(spec.source), "spec.work_model.family").uses_stats:
-        return {}, {"weights": None, "note": f"work model '{spec.work_model['family']}' does not depend on tensor statistics"}
-    if weights is None:
-        profile = spec.work_model.get("profile", DEFAULT_PROFILE)
-        return {}, {"weights": None, "note": f"no weights given: statistics come from the synthetic profile '{profile}'"}
-    from sparsity_models import layer_stats, map_to_graph
-
-    stats = map_to_graph(layer_stats(weights), graph)
-    missing = [l.name for l in graph.layers() if l.weight_name is not None and l.name not in stats]
-    note = f"measured on {weights} for {len(stats)} layers"
-    if missing:
-        note += f"; {len(missing)} layers without matching tensors use the synthetic profile"
-    return stats, {"weights": str(weights), "note": note, "measured_layers": len(stats), "synthetic_layers": len(missing)}
-
-
 def run_model(
     spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
     weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
@@ -108,7 +89,7 @@ def run_model(
     """Map and evaluate every layer of ``model`` on ``spec`` (see module doc)."""
     graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
     options = {**DEFAULT_SEARCH, **(search_options or {})}
-    stats, provenance = _layer_stats(spec, graph, weights)
+    stats, roles, stat_settings = layer_statistics(spec, graph, weights)
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
     spec_key = spec.key()
@@ -155,18 +136,19 @@ def run_model(
         mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
         mappings[label] = found[label]["mapping_yaml"]
         problems[label] = found[label]["problem_yaml"]
-        shared: Evaluation | None = None
+        shared: dict[str, Evaluation] = {}   # one evaluation per statistics identity
         for name in names:
             layer = graph.layer(name)
-            if name in stats or shared is None:
-                ev = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
-                if name not in stats:
-                    shared = ev
-            else:
-                ev = shared
-            result = ev.to_dict()
+            ident = stats_identity(stats.get(name))
+            if ident not in shared:
+                shared[ident] = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)),
+                                         clock_MHz=spec.clock_MHz)
+            result = shared[ident].to_dict()
             rows.append(_row(name, label, layer.count, problem.macs, result, parts))
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
+    provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
+    for r in rows:
+        r.update(per_layer[r["layer"]])
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}

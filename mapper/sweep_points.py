@@ -171,7 +171,9 @@ def graph_digest(graph: LayerGraph) -> str:
 
 def model_identity(model: str, graph: LayerGraph, run_args: dict[str, Any]) -> dict[str, Any]:
     """Everything about the workload that changes a point's result (for the cache key)."""
-    ident: dict[str, Any] = {"model": model, **run_args, "graph": graph_digest(graph)}
+    from sparsity_models.profiles import data_digest
+
+    ident: dict[str, Any] = {"model": model, **run_args, "graph": graph_digest(graph), "profiles": data_digest()}
     weights = run_args.get("weights")
     if weights is not None and Path(str(weights)).exists():
         st = Path(str(weights)).stat()

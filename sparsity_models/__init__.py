@@ -23,7 +23,8 @@ from sparsity_models.layerstats import (
 )
 from sparsity_models.sections import SECTIONS
 from sparsity_models.sources import (
-    HFCheckpointSource, ModuleSource, SafetensorsSource, TensorSource, minilm_model_dir, minilm_source, open_source,
+    CheckpointSource, HFCheckpointSource, ModuleSource, SafetensorsSource, TensorSource, minilm_model_dir, minilm_source,
+    open_source,
 )
 from sparsity_models.synthetic import PROFILES
 from sparsity_models.workmodel import FixedWorkModel, MeasuredWorkModel
@@ -52,7 +53,7 @@ def family_names() -> list[str]:
 
 
 __all__ = [
-    "FAMILIES", "PROFILES", "SECTIONS", "BitsFormat", "FixedWorkModel", "HFCheckpointSource", "LayerStats",
+    "FAMILIES", "PROFILES", "SECTIONS", "BitsFormat", "CheckpointSource", "FixedWorkModel", "HFCheckpointSource", "LayerStats",
     "MeasuredWorkModel", "ModuleSource", "SafetensorsSource", "StatsCache", "TensorSource", "build_format_model",
     "build_work_model", "compute_sections", "default_cache_dir", "family_names", "layer_stats", "map_to_graph",
     "minilm_model_dir",

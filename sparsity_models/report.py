@@ -26,16 +26,20 @@ SBQ_4 = {"budget": 4, "comp": 4, "depth": 4}
 SBQ_3 = {"budget": 3, "comp": 3, "depth": 3}
 
 
-INPUT_KINDS = ("LayerNorm outputs (q/k/v, FFN up)", "attention context (attn out)", "GELU outputs (FFN down)")
+# What feeds the layers of each role (the panacea rows group layers by it).
+INPUT_KINDS = {
+    "attn_qkv": "LayerNorm outputs (q/k/v, FFN up)", "ffn_up": "LayerNorm outputs (q/k/v, FFN up)",
+    "attn_out": "attention context (attn out)", "ffn_down": "FFN activations (FFN down: GELU, or SiLU(gate) x up)",
+    "patch_embed": "pixels (patch embedding)", "conv_first": "pixels (first conv)", "conv": "ReLU outputs (k x k convs)",
+    "conv_pw": "ReLU outputs (1x1 convs)", "conv_project": "ReLU6 outputs of depthwise convs (1x1 projection)",
+    "conv_expand": "linear bottlenecks (1x1 expansion)", "dwconv": "ReLU6 outputs (depthwise convs)",
+    "classifier": "pooled / flattened features (classifier)",
+}
 
 
-def input_kind(layer: str) -> str:
-    """What feeds a BERT encoder linear layer."""
-    if layer.endswith("attention.output.dense"):
-        return INPUT_KINDS[1]
-    if layer.endswith(".output.dense"):
-        return INPUT_KINDS[2]
-    return INPUT_KINDS[0]
+def input_kind(role: str) -> str:
+    """What feeds a layer of ``role``."""
+    return INPUT_KINDS.get(role, role)
 
 
 def report_sections() -> list[tuple[str, dict[str, Any]]]:
@@ -47,14 +51,16 @@ def report_sections() -> list[tuple[str, dict[str, Any]]]:
         ("panacea", {}), ("sibia", {}), ("sbq", SBQ_4), ("sbq", SBQ_3),
     ]
     secs += [("bitmod", {"dtype": d}) for d in FP_TYPES]
-    return secs
+    return secs + [("weight_values", {}), ("input_values", {})]
 
 
 class Agg:
-    """Averages of one statistic over all layers (element-weighted)."""
+    """Averages of one statistic over all layers (element-weighted); ``roles``: layer -> role."""
 
-    def __init__(self, stats: dict[str, LayerStats]):
+    def __init__(self, stats: dict[str, LayerStats], roles: dict[str, str]):
         self.stats = stats
+        self.roles = roles
+        self.has_inputs = all(ls.inputs_measured for ls in stats.values())
 
     def _mean(self, name: str, params: dict, key: str, weight: Callable[[LayerStats], float],
               layers: list[LayerStats] | None = None) -> float:
@@ -165,12 +171,18 @@ def bitmod_rows(a: Agg) -> list[Row]:
     return rows
 
 
+NA = "n/a (no measured activations)"
+
+
 def panacea_rows(a: Agg) -> list[Row]:
     """Panacea / Sibia HO slice-vector sparsity on the calibration activations."""
+    if not a.has_inputs:
+        return [("Panacea activation HO vector sparsity (v=4): asym plain / +ZPM / +DBS / +ZPM+DBS", NA, "", ""),
+                ("Panacea weight HO vector sparsity (7-bit SBR, per-channel) / RLE bits per weight", NA, "", "")]
     variants = " / ".join(_pct(a.variant(k)) for k in ("plain", "zpm", "dbs", "zpm_dbs"))
     parts = []
-    for label in INPUT_KINDS:
-        sub = [ls for n, ls in a.stats.items() if input_kind(n) == label]
+    for label in dict.fromkeys(input_kind(a.roles[n]) for n in a.stats):
+        sub = [ls for n, ls in a.stats.items() if input_kind(a.roles[n]) == label]
         parts.append(f"{label}: {_pct(a.variant('plain', sub))} -> {_pct(a.variant('zpm_dbs', sub))} "
                      f"(zero-only {_pct(a.variant('zero_only', sub))})")
     return [
@@ -191,6 +203,8 @@ def sbq_rows(a: Agg) -> list[Row]:
     """SBQ terms per operand and the term queue over the operand streams."""
     def terms(op: str, mean: Callable) -> str:
         return " / ".join(f"{mean('sbq', SBQ_4, f'terms_per_{op}_{enc}'):.2f}" for enc in ("fixed", "naive", "see"))
+    if not a.has_inputs:
+        return [("SBQ (terms per weight and per activation, term pairs)", NA, "", "")]
     rows = [
         ("SBQ terms per INT8 weight: fixed slicing / leading-one / + sign-extension elimination", terms("weight", a.w),
          "3 -> 2.61 on average for INT8 values (Sec. II-B)", "uniform INT8 reference: 3.00 / 2.95 / 2.61"),
@@ -204,14 +218,14 @@ def sbq_rows(a: Agg) -> list[Row]:
     return rows
 
 
-def build_rows(stats: dict[str, LayerStats]) -> list[Row]:
-    """``(statistic, measured, paper claim, note)`` rows."""
-    a = Agg(stats)
+def build_rows(stats: dict[str, LayerStats], roles: dict[str, str]) -> list[Row]:
+    """``(statistic, measured, paper claim, note)`` rows; ``roles``: layer -> role."""
+    a = Agg(stats, roles)
     return bbs_rows(a) + bitmod_rows(a) + panacea_rows(a) + sbq_rows(a)
 
 
-def markdown(rows: list[Row]) -> str:
-    out = ["| statistic | MiniLM-L6 (measured) | paper claim | note |", "|---|---|---|---|"]
+def markdown(rows: list[Row], column: str = "MiniLM-L6 (measured)") -> str:
+    out = [f"| statistic | {column} | paper claim | note |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(out)
 
@@ -228,7 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     layers = [n for n in src.layers() if n.startswith("encoder.")]
     stats = layer_stats(src, layers, use_cache=not args.no_cache)
     compute_sections(stats, report_sections(), workers=args.workers)
-    print(markdown(build_rows(stats)))
+    from sparsity_models.roles import linear_role
+
+    print(markdown(build_rows(stats, {n: linear_role(n) for n in stats})))
     tokens = {tuple(ls.inputs2d().shape) for ls in stats.values()}
     print(f"\n{len(stats)} encoder linear layers, {sum(ls.weight.numel() for ls in stats.values())} weights, "
           f"calibration rows per layer {sorted(t[0] for t in tokens)[0]}; {time.time() - t0:.1f} s")

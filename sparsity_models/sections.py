@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from sparsity_models.quantizers import bbs
 from sparsity_models.quantizers.bitmod import DTYPES
-from sparsity_models.stats import baselines, bitmod, bitserial, slices, terms
+from sparsity_models.stats import baselines, bitmod, bitserial, distribution, slices, terms
 from workloads.yamlio import InputError, as_float, as_int
 
 
@@ -68,6 +68,8 @@ SECTIONS: dict[str, Section] = {
                    lambda ls, p: baselines.int_stats(ls.weight2d(), **p), {"granularity": ("tensor", "channel", "group")}),
     "ant": Section({"bits": 6}, ("weights",), lambda ls, p: baselines.ant_stats(ls.weight2d(), p["bits"])),
     "olive": Section({}, ("weights",), lambda ls, p: baselines.olive_stats(ls.weight2d())),
+    "weight_values": Section({}, ("weights",), lambda ls, p: distribution.value_summary(ls.weight2d())),
+    "input_values": Section({}, ("weights", "inputs"), lambda ls, p: distribution.value_summary(ls.inputs2d())),
 }
 
 _MINIMUM = {"group_size": 1, "sub_group": 1, "pruned_columns": 0, "n_sensitive": 0, "max_redundant": 0,

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -272,15 +273,43 @@ def minilm_source(calibration: str | Path | None = None, max_tokens: int = 512) 
     return HFCheckpointSource(minilm_model_dir(), calibration=calibration, max_tokens=max_tokens)
 
 
+class CheckpointSource(TensorSource):
+    """Weights of a checkpoint file in any format of :mod:`sparsity_models.loaders` (no activations)."""
+
+    def __init__(self, path: str | Path):
+        from sparsity_models.loaders import load_checkpoint
+
+        self.checkpoint = load_checkpoint(path)
+        self.label = str(self.checkpoint.path)
+
+    def layers(self) -> list[str]:
+        return list(self.checkpoint.tensors)
+
+    def weight(self, layer: str) -> torch.Tensor:
+        self._check(layer)
+        return torch.from_numpy(np.ascontiguousarray(self.checkpoint.tensors[layer]))
+
+    def weight_name(self, layer: str) -> str:
+        return self.checkpoint.tensor_name(layer)
+
+
+CHECKPOINT_SUFFIXES = (".onnx", ".gguf", ".pth", ".pt", ".h5", ".bin")
+
+
 def open_source(spec: str | Path | nn.Module, **kwargs: Any) -> TensorSource:
-    """A source from ``'minilm'``, a checkpoint folder, a ``.safetensors`` path, or an ``nn.Module``."""
+    """A source from ``'minilm'``, a Hugging Face checkpoint folder, a ``.safetensors`` file or
+    folder, another checkpoint file (ONNX, GGUF, torch state dict, Keras ``.h5``, CTranslate2
+    ``model.bin`` or its folder), or an ``nn.Module``."""
     if isinstance(spec, nn.Module):
         return ModuleSource(spec, **kwargs)
     if str(spec).lower() in ("minilm", "all-minilm-l6-v2", MINILM_PACKAGE):
         return minilm_source(**kwargs)
     p = Path(spec)
-    if p.is_dir() and (p / "config.json").is_file():
+    if p.is_dir() and (p / "config.json").is_file() and not (p / "model.bin").is_file():
         return HFCheckpointSource(p, **kwargs)
+    if (p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES) or (p.is_dir() and (p / "model.bin").is_file()):
+        return CheckpointSource(p)
     if p.exists():
         return SafetensorsSource(p)
-    raise InputError(p, None, "weights not found: expected 'minilm', a checkpoint folder or a .safetensors file")
+    raise InputError(p, None, "weights not found: expected 'minilm', a checkpoint folder, a .safetensors, .onnx, "
+                              ".gguf, .pth, .h5 file or a CTranslate2 model.bin")

@@ -14,16 +14,43 @@ emit ``mac``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from workloads.yamlio import InputError
+
 MODES = ("expected", "exact")
 
 
-def expected_max(values: np.ndarray, n: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Distribution:
+    """Per-group cycles as a histogram: sorted distinct ``values`` and their ``counts``.
+
+    What a measured profile keeps of a layer's tiles (their layout is gone, so only
+    ``expected`` mode can use it).
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, tiles: np.ndarray) -> "Distribution":
+        v, c = np.unique(np.asarray(tiles, np.float64).ravel(), return_counts=True)
+        return cls(v, c.astype(np.int64))
+
+    def mean(self) -> float:
+        return float((self.values * self.counts).sum() / self.counts.sum())
+
+    def max(self) -> float:
+        return float(self.values[-1])
+
+
+def expected_max(values: np.ndarray | Distribution, n: np.ndarray) -> np.ndarray:
     """Expected maximum of ``n`` i.i.d. draws from the empirical distribution of ``values``."""
-    v, counts = np.unique(np.asarray(values, np.float64).ravel(), return_counts=True)
+    dist = values if isinstance(values, Distribution) else Distribution.of(values)
+    v, counts = np.asarray(dist.values, np.float64), np.asarray(dist.counts, np.float64)
     cdf = np.cumsum(counts) / counts.sum()
     n = np.asarray(n, np.float64)
     if v.size == 1:
@@ -57,17 +84,25 @@ class MeasuredWorkModel:
     Args:
         family: accelerator family name.
         group_lanes: lanes that process one operand group together.
-        tiles: cycles per step of every operand group; rows are groups that run in lock-step.
-        mode: ``expected`` (E[max] from the distribution) or ``exact`` (walk the tiles).
+        tiles: cycles per step of every operand group; rows are groups that run in lock-step
+            (or their :class:`Distribution`, from a measured profile).
+        mode: ``expected`` (E[max] from the distribution) or ``exact`` (walk the tiles; needs the array).
         busy_per_mac: active lane-cycles per MAC (default: mean group cycles).
         info: provenance and statistics returned by :meth:`describe`.
     """
 
-    def __init__(self, family: str, group_lanes: int, tiles: np.ndarray, *, mode: str = "expected",
+    def __init__(self, family: str, group_lanes: int, tiles: np.ndarray | Distribution, *, mode: str = "expected",
                  busy_per_mac: float | None = None, info: dict[str, Any] | None = None):
         self.family = family
         self.group_lanes = int(group_lanes)
-        self.tiles = np.asarray(tiles, np.float64)
+        if isinstance(tiles, Distribution):
+            if mode == "exact":
+                raise InputError("<work_model>", "work_model.mode",
+                                 "'expected': 'exact' walks the layer's own tiles, and a measured profile keeps only "
+                                 "their distribution (give --weights for exact mode)")
+            self.tiles: np.ndarray | Distribution = tiles
+        else:
+            self.tiles = np.asarray(tiles, np.float64)
         self.mode = mode
         self.busy = float(self.tiles.mean()) if busy_per_mac is None else float(busy_per_mac)
         self.info = dict(info or {})

@@ -107,9 +107,10 @@ def build_graph(
     """Layer graph of ``model`` for one inference pass.
 
     Args:
-        model: built-in name or alias (see :func:`known_models`), or a path to a Hugging
+        model: built-in name or alias (see :func:`known_models`), a path to a Hugging
             Face ``config.json`` (or a directory holding one) of a GPT-2, OPT, Llama, Phi,
-            BERT or ViT/DeiT model.
+            BERT or ViT/DeiT model, or a path to an ``.onnx`` file
+            (:func:`workloads.onnx_graph.graph_from_onnx`; prefill only, ``batch`` inputs).
         phase: ``prefill`` (``seq_len`` new tokens per sequence) or ``decode`` (one new
             token per sequence). Encoders and CNNs have only ``prefill``.
         seq_len: prefill context length in tokens; in decode, the default ``kv_len``.
@@ -121,12 +122,19 @@ def build_graph(
             sequence). Vision models always include their classifier.
         image_size: input height = width in pixels for vision models (default: the model's, 224).
     """
-    name, config, source = _resolve(model)
     phase_name = phase.strip().lower() if isinstance(phase, str) else phase
     if phase_name not in PHASES:
         raise InputError("<model>", "phase", f"expected one of {', '.join(PHASES)}, got {phase!r}")
     seq_len = _check_int(seq_len, "seq_len", 1)
     batch = _check_int(batch, "batch", 1)
+    if isinstance(model, str) and model.strip().lower().endswith(".onnx"):
+        from workloads.onnx_graph import graph_from_onnx
+
+        _only_prefill(model, phase_name, kv_len)
+        if image_size is not None:
+            raise InputError("<model>", "image_size", "an ONNX model's input shapes are fixed by the file")
+        return graph_from_onnx(Path(model).expanduser(), batch=batch)
+    name, config, source = _resolve(model)
     if kv_len is not None:
         kv_len = _check_int(kv_len, "kv_len", 0)
     if image_size is not None:
@@ -134,9 +142,9 @@ def build_graph(
     if not isinstance(include_lm_head, bool):
         raise InputError("<model>", "include_lm_head", f"expected true or false, got {include_lm_head!r}")
 
-    meta: dict[str, Any] = {"model": name, "source": source, "phase": phase_name, "batch": batch,
-                            "include_lm_head": include_lm_head}
     model_type = config.get("model_type")
+    meta: dict[str, Any] = {"model": name, "source": source, "phase": phase_name, "batch": batch,
+                            "include_lm_head": include_lm_head, "model_type": model_type}
     if model_type in CNN_TYPES:
         _only_prefill(name, phase_name, kv_len)
         size = image_size or as_int(config.get("image_size", 224), source, "config.image_size", minimum=1)
