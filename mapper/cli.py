@@ -1,19 +1,25 @@
-"""Command-line entry: ``python -m mapper <verb> ...``.
+"""Command-line entry: ``bitloop <verb> ...`` (the same as ``python -m mapper <verb> ...``).
 
 User mistakes (:class:`InputError`) print one line ``error: FILE: KEY: expected ...`` and
-exit with status 2; no traceback.
+exit with status 2; no traceback. ``--allow-plugins`` (or ``BITLOOP_ALLOW_PLUGINS=1``) lets
+a spec run the Python estimator plug-ins it names; plug-ins named with ``--estimator`` run
+without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
-from workloads.yamlio import InputError, write_atomic
+from mapper.cli_options import Parser, add_plugin_argument, add_run_arguments, parse_objective, search_options_from
+from mapper.outdir import OutputDir
+from mapper.spec import PLUGINS_ENV
+from workloads.provenance import __version__
+from workloads.yamlio import InputError
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
@@ -24,6 +30,9 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from mapper.summary import format_summary
     from workloads.problem import load_problem
 
+    from mapper.limits import check_arch, check_numbers, check_problem
+
+    out = OutputDir(args.out) if args.out else None
     problem = load_problem(args.problem)
     models, clock = None, None
     if args.spec:
@@ -39,24 +48,28 @@ def _cmd_model(args: argparse.Namespace) -> int:
         ert = load_ert(args.ert, args.art) if args.ert else None
     else:
         raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
+    check_arch(arch, str(args.spec or args.arch))
+    check_problem(problem, str(args.problem), arch)
     mapping = load_mapping(args.mapping, arch, problem)
     result = evaluate(problem, arch, mapping, ert=ert, models=models, clock_MHz=clock, source=str(args.mapping)).to_dict()
+    check_numbers(result, str(args.mapping), "model")
     if ert is None:
         result["note"] = "no ERT given: energies are 0 pJ (pass --ert or --spec)"
-    text = json.dumps(result, indent=2)
-    if args.out:
-        write_atomic(Path(args.out) / "model.json", text + "\n")
-        write_atomic(Path(args.out) / "model.summary.txt", format_summary(result, f"{problem.name} on {args.spec or args.arch}") + "\n")
+    text = json.dumps(result, indent=2, allow_nan=False)
+    if out is not None:
+        out.write("model.json", text + "\n")
+        out.write("model.summary.txt", format_summary(result, f"{problem.name} on {args.spec or args.arch}") + "\n")
     print(text if args.json else format_summary(result, f"{problem.name} on {args.spec or args.arch}"))
     return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
-    from mapper.report import format_table, write_report
+    from mapper.report import OWNED, format_table, write_report
     from mapper.run import run_model
     from mapper.spec import load_spec
 
+    out = OutputDir(args.out, OWNED) if args.out else None     # a bad --out fails before the search
     spec = load_spec(args.spec)
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
@@ -64,8 +77,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
     print(format_table(report))
-    if args.out:
-        paths = write_report(report, args.out)
+    if out is not None:
+        paths = write_report(report, out)
         print(f"wrote {paths['summary']}, {paths['layers_csv']}, mappings/, stats/, {paths['plot'].name}")
     return 0
 
@@ -73,21 +86,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_ert(args: argparse.Namespace) -> int:
     from mapper.spec import load_spec
 
+    out = OutputDir(args.out)
     spec = load_spec(args.spec)
     if args.estimator:
         spec.estimators = [*spec.estimators, *[Path(e) for e in args.estimator]]
         for e in spec.estimators:
-            if not Path(e).exists():
+            if not Path(e).is_file():
                 raise InputError("<args>", "--estimator", f"plug-in file not found: {e}")
     tables = spec.tables
-    tables.write(args.out)
+    for path in tables.write(out.path):
+        out.keep(path.name)
     print(tables.to_ert_yaml())
     print(f"wrote {Path(args.out) / 'ERT.yaml'}, ART.yaml and ERT_summary.yaml (which estimator priced each primitive)")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mapper", description="bitloop: cost model and mapper for bit-level DNN accelerators")
+    parser = Parser(prog="bitloop", description="bitloop: cost model and mapper for bit-level DNN accelerators")
+    parser.add_argument("--version", action="version", version=f"bitloop {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     model = verbs.add_parser("model", help="evaluate one mapping (Timeloop model)")
@@ -99,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--art", help="Accelergy ART.yaml (area per component, um^2)")
     model.add_argument("--out", help="output folder for model.json and model.summary.txt")
     model.add_argument("--json", action="store_true", help="print the JSON instead of the summary")
+    add_plugin_argument(model)
     model.set_defaults(handler=_cmd_model)
 
     srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")
@@ -113,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     ert.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
     ert.add_argument("--estimator", action="append", help="extra plug-in estimator (CSV table or .py file); repeatable")
     ert.add_argument("--out", default=".", help="output folder (default: current folder)")
+    add_plugin_argument(ert)
     ert.set_defaults(handler=_cmd_ert)
 
     # Verbs that live in their own modules register themselves here (one line each).
@@ -125,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    saved = os.environ.get(PLUGINS_ENV)
+    if getattr(args, "allow_plugins", False):
+        os.environ[PLUGINS_ENV] = "1"     # the flag and the variable are one switch, seen by worker processes too
     try:
         return handler(args)
     except InputError as exc:
@@ -133,3 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if saved is None:
+            os.environ.pop(PLUGINS_ENV, None)
+        else:
+            os.environ[PLUGINS_ENV] = saved

