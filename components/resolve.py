@@ -227,7 +227,7 @@ class Resolver:
             name = str(getattr(est, "name", type(est).__name__))
             try:
                 value = est.energy(query) if action is not None else est.area(query)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
                 errors.append(f"{name}: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - a user plug-in failed: their input error, named

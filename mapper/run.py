@@ -96,11 +96,25 @@ def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[di
     from sparsity_models import layer_stats, map_to_graph
 
     stats = map_to_graph(layer_stats(weights), graph)
+    for name, ls in stats.items():
+        _check_weight(ls, graph.layer(name), str(weights))
     missing = [l.name for l in graph.layers() if l.weight_name is not None and l.name not in stats]
     note = f"measured on {weights} for {len(stats)} layers"
     if missing:
         note += f"; {len(missing)} layers without matching tensors use the synthetic profile"
     return stats, {"weights": str(weights), "note": note, "measured_layers": len(stats), "synthetic_layers": len(missing)}
+
+
+def _check_weight(ls: Any, layer: Any, source: str) -> None:
+    """A layer's weight tensor must have the layer's weight size and hold only finite numbers."""
+    import torch
+
+    expected = layer.problem.tile_size("Weights")
+    if ls.weight.numel() != expected:
+        raise InputError(source, ls.weight_name, f"tensor of shape {list(ls.weight.shape)} does not fit layer {layer.name} "
+                         f"({expected} weight elements expected), matched by name only")
+    if not bool(torch.isfinite(ls.weight).all()):
+        raise InputError(source, ls.weight_name, "tensor holds NaN or infinite values")
 
 
 def run_model(

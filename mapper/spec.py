@@ -21,7 +21,7 @@ from mapper.constraints import Constraints, constraints_from_list
 from mapper.ert import EnergyTable
 from workloads.problem import Problem
 from workloads.provenance import build_id
-from workloads.yamlio import InputError, as_float, load_yaml, normalize_keys
+from workloads.yamlio import InputError, as_float, as_list, load_yaml, normalize_keys
 
 import specs as _bundled
 
@@ -251,10 +251,9 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>", allow_plugin
     comps = raw.get("components") or {}
     if not isinstance(comps, dict):
         raise InputError(source, "spec.components", "expected a mapping with libraries and estimators")
-    libraries = [str(base / l) if str(l).endswith((".yaml", ".yml")) else str(l) for l in comps.get("libraries") or []]
-    entries = comps.get("estimators") or []
-    if not isinstance(entries, list):
-        raise InputError(source, "spec.components.estimators", "expected a list of plug-in files (.csv or .py)")
+    libraries = [str(base / l) if str(l).endswith((".yaml", ".yml")) else str(l)
+                 for l in as_list(comps.get("libraries"), source, "spec.components.libraries")]
+    entries = as_list(comps.get("estimators"), source, "spec.components.estimators")
     estimators = [base / str(e) for e in entries]
     for i, est in enumerate(estimators):
         if not est.is_file():

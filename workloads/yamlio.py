@@ -28,9 +28,9 @@ class InputError(Exception):
     """
 
     def __init__(self, source: str | os.PathLike | None, key: str | None, expected: str):
-        self.source = str(source) if source is not None else "<input>"
-        self.key = key or ""
-        self.expected = expected
+        self.source = _one_line(str(source)) if source is not None else "<input>"
+        self.key = _one_line(key or "")
+        self.expected = _one_line(expected)
         where = f"{self.source}: {self.key}: " if self.key else f"{self.source}: "
         super().__init__(f"{where}{expected}")
 
@@ -50,6 +50,11 @@ class _YamlLimit(Exception):
     def __init__(self, where: str, message: str):
         super().__init__(message)
         self.where, self.message = where, message
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks escaped, so an error message stays one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class _SafeLoaderWithTags(yaml.SafeLoader):
@@ -139,8 +144,9 @@ def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
     Documents nested deeper than :data:`MAX_YAML_DEPTH`, expanding (through aliases) to more
     than :data:`MAX_YAML_NODES` nodes, or holding a recursive alias raise :class:`InputError`.
     """
-    loader = _SafeLoaderWithTags(text)
+    loader = None
     try:
+        loader = _SafeLoaderWithTags(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -155,7 +161,8 @@ def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
     except (ValueError, OverflowError) as exc:   # e.g. an integer longer than Python's digit limit
         raise InputError(source, None, f"invalid YAML value: {str(exc).splitlines()[0]}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_json_text(text: str, source: str | os.PathLike = "<string>") -> Any:
@@ -235,6 +242,29 @@ def require(mapping: Any, key: str, source: str | os.PathLike, path: str, kind: 
     if kind is not None and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(source, full, f"expected {_kind_name(kind)}, got {type(value).__name__} {value!r}")
     return value
+
+
+def as_list(value: Any, source: str | os.PathLike, key: str) -> list:
+    """A YAML list (``None``/missing -> ``[]``); anything else raises :class:`InputError`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(source, key, f"expected a list, got {type(value).__name__} {_short(value)}")
+    return value
+
+
+def as_mapping(value: Any, source: str | os.PathLike, key: str) -> dict:
+    """A YAML mapping (``None``/missing -> ``{}``); anything else raises :class:`InputError`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(source, key, f"expected a mapping, got {type(value).__name__} {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def as_int(value: Any, source: str | os.PathLike, key: str, minimum: int | None = None,
