@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from mapper.cli_options import Parser, add_plugin_argument, add_run_arguments, parse_objective, search_options_from
 from mapper.outdir import OutputDir
 from mapper.spec import PLUGINS_ENV
-from workloads.provenance import __version__
+from workloads.provenance import __version__, running_command
 from workloads.yamlio import InputError
 
 
@@ -141,13 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     saved = os.environ.get(PLUGINS_ENV)
     if getattr(args, "allow_plugins", False):
         os.environ[PLUGINS_ENV] = "1"     # the flag and the variable are one switch, seen by worker processes too
     try:
-        return handler(args)
+        with running_command(["bitloop", *argv]):
+            return handler(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

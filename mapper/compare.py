@@ -195,11 +195,21 @@ def write_outputs(result: dict[str, Any], out_dir: str | Path | OutputDir) -> di
     out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
     meta = run_metadata(result.get("inputs"))
     data = {k: v for k, v in result.items() if k != "inputs"}
-    paths = {"json": out.write("compare.json", json.dumps({**data, "bitloop": meta}, indent=2) + "\n"),
+    paths = {"json": out.write("compare.json", json.dumps(_undefined_as_null({**data, "bitloop": meta}), indent=2,
+                                                          allow_nan=False) + "\n"),
              "csv": out.write("compare.csv", rows_to_csv(result["rows"])),
              "png": out.write("compare.png", compare_png(result))}
     out.finish()
     return paths
+
+
+def _undefined_as_null(data: Any) -> Any:
+    """``data`` with NaN/infinite ratios (a baseline of 0 pJ or 0 s) as None: valid JSON ``null``."""
+    if isinstance(data, dict):
+        return {k: _undefined_as_null(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_undefined_as_null(v) for v in data]
+    return None if isinstance(data, float) and not math.isfinite(data) else data
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

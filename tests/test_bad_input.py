@@ -580,3 +580,103 @@ def test_generated(kind: str, path: tuple, value: Any, tmp_path: Path, capsys: p
 def test_generated_campaign_size() -> None:
     """The generated campaign covers every input kind and several hundred cases."""
     assert {k for k, _, _ in GENERATED} == set(KINDS) and len(GENERATED) >= 250
+
+
+def test_user_guide_limits_table_matches_the_code() -> None:
+    """The limits quoted in docs/user_guide.md are the ones the code enforces."""
+    from components.estimators.base import MAX_ATTRIBUTE
+    from mapper import cli_options, limits
+    from workloads import hf_config, yamlio
+
+    text = (REPO / "docs" / "user_guide.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()
+            if line.startswith("| ") and line.count("|") == 4}
+
+    def power(n: float) -> str:
+        return f"2^{int(math.log2(n))}"
+    expected = {
+        "YAML nesting (`MAX_YAML_DEPTH`)": f"{yamlio.MAX_YAML_DEPTH} levels",
+        "YAML size after expanding aliases (`MAX_YAML_NODES`)": f"{yamlio.MAX_YAML_NODES:,} nodes",
+        "iterations of one problem dimension (`MAX_DIM_BOUND`)": power(limits.MAX_DIM_BOUND),
+        "MACs of one layer (`MAX_LAYER_MACS`)": power(limits.MAX_LAYER_MACS),
+        "ordered factorizations of one dimension (`MAX_FACTORIZATIONS`)": f"{limits.MAX_FACTORIZATIONS:,}",
+        "cycles of one layer (`MAX_CYCLES`)": power(limits.MAX_CYCLES),
+        "instances of one arch level (`MAX_INSTANCES`)": power(limits.MAX_INSTANCES),
+        "numeric primitive attribute (`MAX_ATTRIBUTE`)": f"{power(MAX_ATTRIBUTE)}, and >= 0",
+        "HF config sizes / layers": f"{power(hf_config.MAX_CONFIG_FIELD)} / {hf_config.MAX_LAYERS}",
+        "`--batch`, `--seq-len`/`--kv-len`, `--jobs`":
+            f"{power(cli_options.MAX_BATCH)}, {power(cli_options.MAX_SEQ_LEN)}, {cli_options.MAX_JOBS}",
+    }
+    assert {k: rows.get(k) for k in expected} == expected
+
+
+# ---- plug-in opt-in -----------------------------------------------------------------------------
+MARKING_PLUGIN = """\
+from pathlib import Path
+Path(__file__).with_name("ran").write_text("plug-in code ran")
+class Adders:
+    name = "marked_adders"
+    accuracy = 99
+    def energy(self, q):
+        return 0.125 if q.class_name == "intadder" else None
+    def area(self, q):
+        return 7.0 if q.class_name == "intadder" else None
+"""
+
+
+def _plugin_spec(tmp: Path) -> Path:
+    write(tmp / "est.py", MARKING_PLUGIN)
+    return spec_with(tmp, "  work_model:", "  components: {estimators: [est.py]}\n  work_model:")
+
+
+@pytest.mark.parametrize("verb", ["ert", "search", "compare", "sweep", "model"])
+def test_spec_plugins_need_an_explicit_opt_in(tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str) -> None:
+    spec = _plugin_spec(tmp_path)
+    argv = {"ert": ["ert", "--spec", spec, "--out", tmp_path / "out"],
+            "search": ["search", "--spec", spec, "--model", "gpt2", *FAST],
+            "compare": ["compare", "--specs", DATA / "tiny_spec.yaml", spec, "--model", "gpt2", *FAST],
+            "sweep": ["sweep", "--spec", spec, "--model", "gpt2", "--param", "arch.GLB.depth=64", *FAST],
+            "model": ["model", "--spec", spec, "--problem", GEMM / "problem.yaml", "--mapping", GEMM / "mapping_ws.yaml"]}[verb]
+    code, err = run(argv, capsys)
+    assert expect(code, err, None, "spec.components.estimators[0]: est.py is Python code") == "error"
+    assert not (tmp_path / "ran").exists()
+
+
+def test_opt_in_by_flag_or_environment_and_command_line_plugins(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _plugin_spec(tmp_path)
+    code, err = run(["ert", "--spec", spec, "--allow-plugins", "--out", tmp_path / "flag"], capsys)
+    assert code == 0 and (tmp_path / "ran").exists(), err
+    assert "BITLOOP_ALLOW_PLUGINS" not in os.environ                  # the flag does not outlive the command
+    summary = (tmp_path / "flag" / "ERT_summary.yaml").read_text()
+    assert "marked_adders" in summary
+    (tmp_path / "ran").unlink()
+    monkeypatch.setenv("BITLOOP_ALLOW_PLUGINS", "1")
+    code, err = run(["ert", "--spec", spec, "--out", tmp_path / "env"], capsys)
+    assert code == 0 and (tmp_path / "ran").exists(), err
+    monkeypatch.delenv("BITLOOP_ALLOW_PLUGINS")
+    (tmp_path / "ran").unlink()
+    # Named on the command line by the user: runs without the opt-in.
+    code, err = run(["ert", "--spec", DATA / "tiny_spec.yaml", "--estimator", tmp_path / "est.py", "--out", tmp_path / "cli"],
+                    capsys)
+    assert code == 0 and (tmp_path / "ran").exists(), err
+    assert "marked_adders" in (tmp_path / "cli" / "ERT_summary.yaml").read_text()
+
+
+def test_compare_and_sweep_outputs_carry_run_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workloads.provenance import __version__, file_digest
+
+    cfg = write(tmp_path / "config.json", json.dumps(TINY_GPT2))
+    spec = DATA / "tiny_spec.yaml"
+    common = ["--model", cfg, "--seq-len", "4", *FAST]
+    assert run(["compare", "--specs", spec, "baselines/sa_ws", *common, "--out", tmp_path / "cmp"], capsys)[0] == 0
+    assert run(["sweep", "--spec", spec, "--param", "arch.GLB.depth=1024,2048", *common, "--out", tmp_path / "swp"],
+               capsys)[0] == 0
+    cmp = strict_json(tmp_path / "cmp" / "compare.json")["bitloop"]
+    swp = strict_json(tmp_path / "swp" / "sweep.json")["bitloop"]
+    for meta, verb in ((cmp, "compare"), (swp, "sweep")):
+        assert meta["version"] == __version__ and len(meta["code_digest"]) == 16
+        assert meta["command"].startswith(f"bitloop {verb} --spec")
+    assert cmp["inputs"]["specs"]["tiny"]["file_digest"] == file_digest(spec)
+    assert cmp["inputs"]["models"][f"{cfg} (prefill)"]["file_digest"] == file_digest(cfg)
+    assert swp["inputs"]["spec"]["file_digest"] == file_digest(spec) and swp["inputs"]["spec"]["key"]

@@ -257,3 +257,13 @@ def test_cache_path_that_is_a_folder_is_a_one_line_error(tmp_path: Path, capsys:
     code = main(["search", "--spec", str(setup.root / "spec.yaml"), "--model", "gpt2", "--cache", str(tmp_path / "c.sqlite")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "must be a file" in err
+
+
+def test_statistics_keys_follow_parameters_code_and_libraries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparsity_models import cache as stats_cache
+
+    key = stats_cache.cache_key("abc", "bitcols", {"group_size": 16})
+    assert stats_cache.cache_key("abc", "bitcols", {"group_size": 8}) != key        # a statistics parameter
+    assert stats_cache.cache_key("abd", "bitcols", {"group_size": 16}) != key       # the tensors
+    monkeypatch.setattr(stats_cache, "_stats_build", lambda: "other code")
+    assert stats_cache.cache_key("abc", "bitcols", {"group_size": 16}) != key       # the statistics code

@@ -12,9 +12,10 @@ import hashlib
 import os
 import shlex
 import sys
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 __version__ = "0.1.0"
 
@@ -23,16 +24,16 @@ PACKAGES = ("components", "mapper", "sparsity_models", "workloads")
 _CODE_SUFFIXES = (".py", ".yaml", ".yml", ".csv", ".txt", ".json")
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """SHA-256 (16 hex digits) over the source and data files of bitloop's packages.
+@lru_cache(maxsize=4)
+def code_digest(packages: tuple[str, ...] = PACKAGES) -> str:
+    """SHA-256 (16 hex digits) over the source and data files of bitloop's ``packages``.
 
     Part of every cache key, so a result computed by other code (an upgrade, a local
     edit) is never reused. Computed once per process (~100 small files).
     """
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256(__version__.encode())
-    for package in PACKAGES:
+    for package in packages:
         base = root / package
         for path in sorted(base.rglob("*")):
             if path.suffix in _CODE_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
@@ -41,8 +42,11 @@ def code_digest() -> str:
 
 
 def build_id() -> str:
-    """``VERSION+CODEDIGEST``: the version and the exact code that computes results."""
-    return f"{__version__}+{code_digest()}"
+    """``VERSION+CODEDIGEST+numpy-V``: the version, the exact code and the numerics library
+    that compute results."""
+    from importlib.metadata import version
+
+    return f"{__version__}+{code_digest()}+numpy-{version('numpy')}"
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -71,12 +75,27 @@ def path_identity(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def command_line(argv: Iterable[str] | None = None) -> str:
-    """The command as typed (shell-quoted), e.g. ``bitloop search --spec panacea --model gpt2``."""
-    args = list(sys.argv if argv is None else argv)
-    if args and args[0].endswith(("__main__.py", "/mapper")):
-        args = ["python", "-m", "mapper", *args[1:]]
-    elif args:
+_COMMAND: list[str] | None = None     # set by the CLI while a verb runs
+
+
+@contextmanager
+def running_command(argv: Iterable[str]) -> Iterator[None]:
+    """Record ``argv`` as the command being run (the CLI wraps each verb in this)."""
+    global _COMMAND
+    old, _COMMAND = _COMMAND, [str(a) for a in argv]
+    try:
+        yield
+    finally:
+        _COMMAND = old
+
+
+def command_line() -> str:
+    """The command being run (shell-quoted), e.g. ``bitloop search --spec panacea --model gpt2``;
+    outside the CLI, this process's ``sys.argv``."""
+    if _COMMAND is not None:
+        return shlex.join(_COMMAND)
+    args = list(sys.argv)
+    if args:
         args[0] = Path(args[0]).name
     return shlex.join(args)
 
@@ -87,4 +106,5 @@ def run_metadata(inputs: dict[str, Any] | None = None) -> dict[str, Any]:
             "inputs": dict(inputs or {})}
 
 
-__all__ = ["PACKAGES", "__version__", "build_id", "code_digest", "command_line", "file_digest", "path_identity", "run_metadata"]
+__all__ = ["PACKAGES", "__version__", "build_id", "code_digest", "command_line", "file_digest", "path_identity", "run_metadata",
+           "running_command"]
