@@ -19,6 +19,7 @@ from typing import Any
 from mapper.arch import Arch, arch_from_dict
 from mapper.constraints import Constraints, constraints_from_list
 from mapper.ert import EnergyTable
+from mapper.limits import check_arch
 from workloads.problem import Problem
 from workloads.provenance import build_id
 from workloads.yamlio import InputError, as_float, as_list, load_yaml, normalize_keys
@@ -247,6 +248,7 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>", allow_plugin
     else:
         raise InputError(source, "spec.architecture", "missing required key (or architecture_file)")
     arch = arch_from_dict({"architecture": arch_raw}, source)
+    check_arch(arch, str(source))
     clock = as_float(raw.get("clock_MHz", 1000.0), source, "spec.clock_MHz", minimum=1e-6)
     comps = raw.get("components") or {}
     if not isinstance(comps, dict):

@@ -680,3 +680,12 @@ def test_compare_and_sweep_outputs_carry_run_metadata(tmp_path: Path, capsys: py
     assert cmp["inputs"]["specs"]["tiny"]["file_digest"] == file_digest(spec)
     assert cmp["inputs"]["models"][f"{cfg} (prefill)"]["file_digest"] == file_digest(cfg)
     assert swp["inputs"]["spec"]["file_digest"] == file_digest(spec) and swp["inputs"]["spec"]["key"]
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_zero_or_negative_bandwidth_in_a_spec_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         value: str) -> None:
+    """A bandwidth of 0 words/cycle would otherwise read as 'unlimited'."""
+    spec = spec_with(tmp_path, "read_bandwidth: 8", f"read_bandwidth: {value}")
+    code, err = run(["search", "--spec", spec, "--model", "gpt2", *FAST], capsys)
+    assert expect(code, err, None, "read_bandwidth") == "error"
