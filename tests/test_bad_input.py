@@ -350,6 +350,18 @@ def test_bad_numeric_options(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 @case
+def sweep_value_nan(tmp: Path):
+    return ["sweep", "--spec", DATA / "tiny_spec.yaml", "--model", "gpt2", "--param", "arch.GLB.depth=64,nan", *FAST], \
+        "--param arch.GLB.depth=nan"
+
+
+@case
+def sweep_value_infinite(tmp: Path):
+    return ["sweep", "--spec", DATA / "tiny_spec.yaml", "--model", "gpt2", "--param", "clock_MHz=1e400", *FAST], \
+        "expected a finite number"
+
+
+@case
 def negative_objective_weight(tmp: Path):
     return ["search", "--spec", DATA / "tiny_spec.yaml", "--model", "gpt2", "--objective", "energy=-1", *FAST], "--objective"
 
