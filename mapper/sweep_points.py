@@ -8,10 +8,7 @@ energies and areas are re-derived from the changed raw data.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
 from mapper.spec import Spec, digest, set_path
