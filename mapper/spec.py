@@ -8,8 +8,6 @@ path (``Spec.with_overrides``) and re-derive energies, areas and mappings.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,7 +19,7 @@ from mapper.constraints import Constraints, constraints_from_list
 from mapper.ert import EnergyTable
 from mapper.limits import check_arch
 from workloads.problem import Problem
-from workloads.provenance import build_id
+from workloads.provenance import build_id, canonical, digest
 from workloads.yamlio import InputError, as_float, as_list, load_yaml, normalize_keys
 
 import specs as _bundled
@@ -60,33 +58,6 @@ def bundled_spec_names() -> list[str]:
 def plugins_allowed() -> bool:
     """True when ``$BITLOOP_ALLOW_PLUGINS`` opts in to running spec-named Python plug-ins."""
     return os.environ.get(PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def canonical(value: Any) -> Any:
-    """``value`` as plain JSON data in a canonical form (dataclasses as dicts, sets sorted, floats exact)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"__type__": type(value).__name__,
-                **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if isinstance(value, dict):
-        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (set, frozenset)):
-        return sorted((canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    if isinstance(value, float):
-        return repr(value)
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if hasattr(value, "tolist"):
-        return canonical(value.tolist())
-    return str(value)
-
-
-def digest(*parts: Any) -> str:
-    """SHA-256 (hex) of the canonical JSON of ``parts``."""
-    return hashlib.sha256(json.dumps(canonical(list(parts)), sort_keys=True).encode()).hexdigest()
 
 
 @dataclass

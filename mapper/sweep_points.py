@@ -11,7 +11,8 @@ import copy
 import itertools
 from typing import Any, Sequence
 
-from mapper.spec import Spec, digest, set_path
+from mapper.spec import Spec, set_path
+from workloads.provenance import digest
 from workloads.yamlio import InputError
 
 MODES = ("grid", "zip")

@@ -8,7 +8,9 @@ depends on is unchanged, and so that an output says which code and inputs made i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import shlex
 import sys
@@ -39,6 +41,31 @@ def code_digest(packages: tuple[str, ...] = PACKAGES) -> str:
             if path.suffix in _CODE_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
                 h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as plain JSON data in a canonical form (dataclasses as dicts, sets sorted, floats exact)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"__type__": type(value).__name__,
+                **{f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (set, frozenset)):
+        return sorted((canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "tolist"):
+        return canonical(value.tolist())
+    return str(value)
+
+
+def digest(*parts: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``parts``."""
+    return hashlib.sha256(json.dumps(canonical(list(parts)), sort_keys=True).encode()).hexdigest()
 
 
 def build_id() -> str:
@@ -106,5 +133,5 @@ def run_metadata(inputs: dict[str, Any] | None = None) -> dict[str, Any]:
             "inputs": dict(inputs or {})}
 
 
-__all__ = ["PACKAGES", "__version__", "build_id", "code_digest", "command_line", "file_digest", "path_identity", "run_metadata",
+__all__ = ["PACKAGES", "__version__", "build_id", "canonical", "code_digest", "digest", "command_line", "file_digest", "path_identity", "run_metadata",
            "running_command"]
