@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -162,24 +162,38 @@ def test_statistics_parameter_changes_every_verb(tmp_path: Path) -> None:
     _check_edit(tmp_path, setup, {"WORK": "{family: pragmatic, profile: uniform-v1}"})
 
 
-def test_edited_data_csv_changes_every_verb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def dram_data(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the DRAM estimator's data CSV that the estimator reads instead of the shipped one
+    (its memo cleared on the way in and out, so no other test sees the edited table)."""
+    from components.estimators import dram
+
+    shipped = dram.DATA
+    copy = tmp_path / "dram_energy.csv"
+    copy.write_text(shipped.read_text())
+    dram.DATA = copy
+    dram.dram_table.cache_clear()
+    try:
+        yield copy
+    finally:
+        dram.DATA = shipped
+        dram.dram_table.cache_clear()
+
+
+def test_edited_data_csv_changes_every_verb(tmp_path: Path, dram_data: Path) -> None:
     """A built-in estimator's data CSV (DRAM pJ/bit) edited between runs: a new process reads the
     new file; here the reader's memo is cleared to play that new process."""
     from components.estimators import dram
 
-    data = tmp_path / "dram_energy.csv"
-    data.write_text(dram.DATA.read_text())
-    monkeypatch.setattr(dram, "DATA", data)
-    dram.dram_table.cache_clear()
     setup = Setup(tmp_path)
     shared = tmp_path / "shared.sqlite"
     before = setup.answers(shared)
-    rows = [line.split(",") for line in data.read_text().splitlines()]
+    rows = [line.split(",") for line in dram_data.read_text().splitlines()]
     col = next(r for r in rows if not r[0].startswith("#")).index("pJ_per_bit")
     for r in rows:
         if r[0].upper() == "LPDDR4":
             r[col] = str(3 * float(r[col]))
-    data.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    dram_data.write_text("\n".join(",".join(r) for r in rows) + "\n")
     dram.dram_table.cache_clear()
     after = setup.answers(shared)
     fresh = setup.answers(tmp_path / "fresh.sqlite")
