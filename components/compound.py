@@ -22,6 +22,7 @@ Names in ``components/library/`` resolve to ``NAME.yaml``; other entries are fil
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -141,12 +142,12 @@ def load_library(entries: Iterable[str | os.PathLike] = (), include_builtin: boo
 def read_library_file(path: str | os.PathLike) -> list[ComponentClass]:
     """Parse one compound-component YAML file into classes (structure checked, not evaluated).
 
-    Parsed files are cached by (path, modification time, size).
+    Parsed files are cached by path and content digest (an edit that keeps the size and the
+    modification-time tick is still seen).
     """
     p = Path(path)
     try:
-        st = p.stat()
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        key = (str(p.resolve()), hashlib.sha256(p.read_bytes()).hexdigest())
     except OSError:
         return _read_library_file(str(path))
     return list(_cached_read(key, str(path)))

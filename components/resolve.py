@@ -8,6 +8,7 @@ on ties). Attribute defaults and every scale are restricted expressions.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -107,6 +108,8 @@ class Resolver:
             raise InputError(source, key, f"bad expression {value!r}: {exc}") from None
         if numeric and (isinstance(out, bool) or not isinstance(out, (int, float))):
             raise InputError(source, key, f"expected a number, got {out!r}")
+        if numeric and not (math.isfinite(out) and out >= 0):
+            raise InputError(source, key, f"expected a finite number >= 0, got {value!r} = {out!r}")
         return out
 
     def sub_attributes(self, cls: ComponentClass, sub, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,13 +224,20 @@ class Resolver:
         best: tuple[float, int, Any, float] | None = None
         errors = []
         for i, est in enumerate(self.estimators):
+            name = str(getattr(est, "name", type(est).__name__))
             try:
                 value = est.energy(query) if action is not None else est.area(query)
-            except (ValueError, KeyError, TypeError) as exc:
-                errors.append(f"{getattr(est, 'name', type(est).__name__)}: {exc}")
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                errors.append(f"{name}: {exc}")
                 continue
+            except Exception as exc:  # noqa: BLE001 - a user plug-in failed: their input error, named
+                if isinstance(est, BUILTIN_TYPES):
+                    raise
+                raise InputError(where.source, where.key,
+                                 f"estimator plug-in {name} raised {type(exc).__name__}: {exc}") from None
             if value is None:
                 continue
+            _check_estimate(value, name, query, where)
             acc = float(getattr(est, "accuracy", 0))
             if best is None or acc > best[0]:
                 best = (acc, i, est, float(value))
@@ -246,6 +256,20 @@ class Resolver:
         if cls.name in stack:
             chain = " -> ".join(stack[stack.index(cls.name):] + (cls.name,))
             raise InputError(where.source, where.key, f"cyclic subcomponents: {chain}")
+
+
+BUILTIN_TYPES = (SRAMEstimator, DRAMEstimator, LogicEstimator)
+
+
+def _check_estimate(value: Any, name: str, query: PrimitiveQuery, where: _Where) -> None:
+    """An estimate must be a finite number >= 0 (pJ or um^2); else an error naming the estimator."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not ok:
+        what = f"action {query.action!r} of" if query.action is not None else "area of"
+        unit = "pJ" if query.action is not None else "um^2"
+        attrs = ", ".join(f"{k}={v!r}" for k, v in query.attributes.items() if k not in INHERITED)
+        raise InputError(where.source, where.key, f"estimator {name} returned {value!r} for {what} {query.class_name!r}"
+                         f"{f' ({attrs[:160]})' if attrs else ''}; expected a finite number >= 0 {unit}")
 
 
 def _supports_class(est: Any, class_name: str) -> bool:

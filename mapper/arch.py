@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
+from workloads.yamlio import InputError, as_float, as_int, as_list, as_mapping, load_yaml, normalize_keys
 
 NEST_ANALYSES = ("timeloop", "exact")
 DUMMY_CLASS = "dummy_storage"
@@ -297,7 +297,7 @@ def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mes
     attrs = {**inherited, **own}
     node_mesh = _mesh_from(own, count, mesh, source, key)
     path = f"{prefix}.{name}" if prefix else name
-    for i, comp in enumerate(node.get("local") or []):
+    for i, comp in enumerate(as_list(node.get("local"), source, f"{key}.local")):
         ckey = f"{key}.local[{i}]"
         if not isinstance(comp, dict):
             raise InputError(source, ckey, "expected a component mapping")
@@ -309,7 +309,7 @@ def _parse_v03(node: dict[str, Any], prefix: str, inherited: dict[str, Any], mes
         cattrs_own = _attributes(comp, source, ckey)
         cmesh = _mesh_from(cattrs_own, ccount, node_mesh, source, ckey)
         leaves.append((cname, f"{path}.{cname}", cls, _without_mesh({**attrs, **cattrs_own}), cmesh))
-    for i, child in enumerate(node.get("subtree") or []):
+    for i, child in enumerate(as_list(node.get("subtree"), source, f"{key}.subtree")):
         if not isinstance(child, dict):
             raise InputError(source, f"{key}.subtree[{i}]", "expected a subtree mapping")
         _parse_v03(child, path, attrs, node_mesh, source, f"{key}.subtree[{i}]", leaves)

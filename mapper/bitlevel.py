@@ -6,7 +6,7 @@ from typing import Any
 
 from mapper.model import BitLevelModels, DenseMAC
 from mapper.spec import Spec
-from workloads.yamlio import InputError
+from workloads.yamlio import InputError, as_list
 
 
 def layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
@@ -38,7 +38,8 @@ def _layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
         if spec.format_model is not None:
             fparams = {k: v for k, v in spec.format_model.items() if k not in ("family", "levels")}
             fmt = build_format_model(spec.format_model["family"], fparams, stats)
-            levels = spec.format_model.get("levels")
+            levels = as_list(spec.format_model.get("levels"), spec.source, "spec.format_model.levels") \
+                if "levels" in spec.format_model else None
     except InputError as exc:
         key = exc.key.replace("work_model", "spec.work_model", 1).replace("format_model", "spec.format_model", 1)
         raise InputError(spec.source, key, exc.expected) from None

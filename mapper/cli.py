@@ -1,7 +1,9 @@
-"""Command-line entry: ``python -m mapper <verb> ...``.
+"""Command-line entry: ``bitloop <verb> ...`` (the same as ``python -m mapper <verb> ...``).
 
 User mistakes (:class:`InputError`) print one line ``error: FILE: KEY: expected ...`` and
-exit with status 2; no traceback.
+exit with status 2; no traceback. ``--allow-plugins`` (or ``BITLOOP_ALLOW_PLUGINS=1``) lets
+a spec run the Python estimator plug-ins it names; plug-ins named with ``--estimator`` run
+without it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from mapper.cli_options import (
-    add_nest_analysis_argument, add_run_arguments, add_timeloop_input_arguments, parse_objective, search_options_from,
+    Parser, add_nest_analysis_argument, add_plugin_argument, add_run_arguments, add_timeloop_input_arguments,
+    parse_objective, search_options_from,
 )
-from workloads.yamlio import InputError, write_atomic
+from mapper.outdir import OutputDir
+from mapper.spec import PLUGINS_ENV
+from workloads.provenance import __version__, running_command
+from workloads.yamlio import InputError
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
@@ -26,13 +33,16 @@ def _cmd_model(args: argparse.Namespace) -> int:
     from mapper.summary import format_summary
     from workloads.problem import load_problem
 
+    from mapper.limits import check_arch, check_numbers, check_problem
+
+    out = OutputDir(args.out) if args.out else None
     problem = load_problem(args.problem)
     models, clock, source_lines = None, None, []
     if args.spec:
         from mapper.bitlevel import layer_models
         from mapper.spec import load_spec
 
-        spec = load_spec(args.spec, args.nest_analysis)
+        spec = load_spec(args.spec, nest_analysis=args.nest_analysis)
         arch, ert, models, clock = spec.arch, spec.ert, layer_models(spec, None), spec.clock_MHz
         if args.ert:
             ert = load_ert(args.ert, args.art)
@@ -47,15 +57,18 @@ def _cmd_model(args: argparse.Namespace) -> int:
         ert, source_lines = priced.ert, priced.summary_lines()
     else:
         raise InputError("<args>", "--arch", "give --arch (with optional --ert) or --spec")
+    check_arch(arch, str(args.spec or args.arch))
+    check_problem(problem, str(args.problem), arch)
     mapping = load_mapping(args.mapping, arch, problem)
     result = evaluate(problem, arch, mapping, ert=ert, models=models, clock_MHz=clock, source=str(args.mapping)).to_dict()
+    check_numbers(result, str(args.mapping), "model")
     if args.arch:
         result["energy_sources"] = priced.sources
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, allow_nan=False)
     summary = "\n".join([format_summary(result, f"{problem.name} on {args.spec or args.arch}"), *source_lines])
-    if args.out:
-        write_atomic(Path(args.out) / "model.json", text + "\n")
-        write_atomic(Path(args.out) / "model.summary.txt", summary + "\n")
+    if out is not None:
+        out.write("model.json", text + "\n")
+        out.write("model.summary.txt", summary + "\n")
     print(text if args.json else summary)
     return 0
 
@@ -81,19 +94,20 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _search_model(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
-    from mapper.report import format_table, write_report
+    from mapper.report import OWNED, format_table, write_report
     from mapper.run import run_model
     from mapper.spec import load_spec
 
-    spec = load_spec(args.spec, args.nest_analysis)
+    out = OutputDir(args.out, OWNED) if args.out else None     # a bad --out fails before the search
+    spec = load_spec(args.spec, nest_analysis=args.nest_analysis)
     report = run_model(
         spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
         weights=args.weights, objective=parse_objective(args.objective or "edp"), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
     print(format_table(report))
-    if args.out:
-        paths = write_report(report, args.out)
+    if out is not None:
+        paths = write_report(report, out)
         print(f"wrote {paths['summary']}, {paths['layers_csv']}, mappings/, stats/, {paths['plot'].name}")
     return 0
 
@@ -101,21 +115,24 @@ def _search_model(args: argparse.Namespace) -> int:
 def _cmd_ert(args: argparse.Namespace) -> int:
     from mapper.spec import load_spec
 
+    out = OutputDir(args.out)
     spec = load_spec(args.spec)
     if args.estimator:
         spec.estimators = [*spec.estimators, *[Path(e) for e in args.estimator]]
         for e in spec.estimators:
-            if not Path(e).exists():
+            if not Path(e).is_file():
                 raise InputError("<args>", "--estimator", f"plug-in file not found: {e}")
     tables = spec.tables
-    tables.write(args.out)
+    for path in tables.write(out.path):
+        out.keep(path.name)
     print(tables.to_ert_yaml())
     print(f"wrote {Path(args.out) / 'ERT.yaml'}, ART.yaml and ERT_summary.yaml (which estimator priced each primitive)")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mapper", description="bitloop: cost model and mapper for bit-level DNN accelerators")
+    parser = Parser(prog="bitloop", description="bitloop: cost model and mapper for bit-level DNN accelerators")
+    parser.add_argument("--version", action="version", version=f"bitloop {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     model = verbs.add_parser("model", help="evaluate one mapping (Timeloop model)")
@@ -128,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--out", help="output folder for model.json and model.summary.txt")
     model.add_argument("--json", action="store_true", help="print the JSON instead of the summary")
     add_nest_analysis_argument(model)
+    add_plugin_argument(model)
     model.set_defaults(handler=_cmd_model)
 
     srch = verbs.add_parser("search", help="map every layer of a model on a spec (--spec/--model), or one layer "
@@ -145,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     ert.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
     ert.add_argument("--estimator", action="append", help="extra plug-in estimator (CSV table or .py file); repeatable")
     ert.add_argument("--out", default=".", help="output folder (default: current folder)")
+    add_plugin_argument(ert)
     ert.set_defaults(handler=_cmd_ert)
 
     # Verbs that live in their own modules register themselves here (one line each).
@@ -155,13 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    saved = os.environ.get(PLUGINS_ENV)
+    if getattr(args, "allow_plugins", False):
+        os.environ[PLUGINS_ENV] = "1"     # the flag and the variable are one switch, seen by worker processes too
     try:
-        return handler(args)
+        with running_command(["bitloop", *argv]):
+            return handler(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if saved is None:
+            os.environ.pop(PLUGINS_ENV, None)
+        else:
+            os.environ[PLUGINS_ENV] = saved

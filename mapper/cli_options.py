@@ -1,32 +1,85 @@
-"""Command-line options shared by the verbs that run whole models (search, compare, sweep)."""
+"""Command-line options shared by the verbs that run whole models (search, compare, sweep).
+
+Numeric options are range-checked as they are parsed: a bad value ends in one line
+``error: <args>: --OPTION: expected ...`` and exit status 2, before any work.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
-from typing import Any
+import sys
+from typing import Any, Callable, NoReturn
 
 from mapper.arch import NEST_ANALYSES
-from workloads.yamlio import InputError
+from workloads.yamlio import InputError, as_float, as_int
+
+# Option ranges (the workload limits themselves are checked in mapper.limits).
+MAX_SEQ_LEN = 2**20          # tokens
+MAX_BATCH = 2**16
+MAX_JOBS = 256
+MAX_EVALUATIONS = 10**9
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line ``error: <args>: ...`` with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: <args>: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def int_in(option: str, minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        try:
+            return as_int(text, "<args>", option, minimum=minimum, maximum=maximum)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(exc.expected) from None
+    return parse
+
+
+def positive_float(option: str) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0."""
+    def parse(text: str) -> float:
+        try:
+            value = as_float(text, "<args>", option, minimum=0.0)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(exc.expected) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+        return value
+    return parse
+
+
+def add_plugin_argument(p: argparse.ArgumentParser) -> None:
+    """``--allow-plugins``: the explicit opt-in to spec-named Python estimator plug-ins."""
+    p.add_argument("--allow-plugins", action="store_true",
+                   help="let the spec run the Python estimator plug-ins it names (same as BITLOOP_ALLOW_PLUGINS=1); "
+                        "only for specs you trust")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker processes") -> None:
     """Workload shape, statistics and search-budget options."""
-    p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
+    p.add_argument("--seq-len", type=int_in("--seq-len", 1, MAX_SEQ_LEN), default=256, help="context length (tokens)")
+    p.add_argument("--batch", type=int_in("--batch", 1, MAX_BATCH), default=1)
+    p.add_argument("--kv-len", type=int_in("--kv-len", 1, MAX_SEQ_LEN), default=None,
+                   help="KV-cache length for decode (default: seq-len)")
     p.add_argument("--weights", help="tensor statistics: a checkpoint (HF folder, .safetensors, .onnx, .gguf, .pth, .h5, "
                                      "CTranslate2 model.bin) or 'minilm' for its own tensors; 'synthetic[:PROFILE]' for "
                                      "the stated synthetic profile (default: the bundled measured profiles, by layer role)")
     p.add_argument("--objective", default="edp", help="mapping objective: edp | energy | delay | weighted, e.g. energy=1,delay=1e3")
-    p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)), help=jobs_help)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
+    p.add_argument("--jobs", type=int_in("--jobs", 1, MAX_JOBS), default=max(1, min(2, os.cpu_count() or 1)), help=jobs_help)
+    p.add_argument("--seed", type=int_in("--seed", 0, 2**32 - 1), default=0)
+    p.add_argument("--max-evaluations", type=int_in("--max-evaluations", 1, MAX_EVALUATIONS), default=None,
+                   help="evaluation budget per layer search")
+    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=None, help="seconds per layer search")
     p.add_argument("--imperfect", action="store_true",
                    help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
     p.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite or $BITLOOP_CACHE_DIR)")
     add_nest_analysis_argument(p)
+    add_plugin_argument(p)
 
 
 def add_nest_analysis_argument(p: argparse.ArgumentParser) -> None:
@@ -59,6 +112,8 @@ def parse_objective(text: str) -> Any:
             weights[name.strip()] = float(value)
         except ValueError:
             raise InputError("<args>", "--objective", f"expected NAME=WEIGHT pairs, got {part!r}") from None
+        if not math.isfinite(weights[name.strip()]) or weights[name.strip()] < 0:
+            raise InputError("<args>", "--objective", f"expected a finite weight >= 0, got {part!r}")
     return weights
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
+from mapper.outdir import OutputDir
 from mapper.spec import Spec, load_spec
 from workloads.graph import LayerGraph
-from workloads.yamlio import InputError, write_atomic
+from workloads.provenance import run_metadata
+from workloads.yamlio import InputError
 
 PARTS = ("DRAM", "buffers", "core")
 
@@ -58,7 +60,8 @@ def compare(
     cache: Any | None = None, search_options: dict[str, Any] | None = None, objective: Any = "edp",
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run every spec on every model and phase; returns ``{"baseline", "rows", "geomean"}``.
+    """Run every spec on every model and phase; returns ``{"baseline", "rows", "geomean", "inputs"}``
+    (``inputs``: digests of the specs, models and weights, for the output metadata).
 
     ``specs`` are :class:`Spec` objects or spec paths/bundled names; the first is the baseline.
     ``models`` are built-in model names / config.json paths (run in every phase) or prebuilt
@@ -83,12 +86,16 @@ def compare(
         else:
             workloads.extend((str(model), phase, None) for phase in phases)
     rows: list[dict[str, Any]] = []
+    inputs: dict[str, Any] = {"specs": {}, "models": {}}
     for model, phase, graph in workloads:
         group = []
         for spec, label in zip(loaded, labels):
             rep = run_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
                             objective=objective, jobs=jobs, cache=cache, search_options=search_options,
                             progress=progress, graph=graph)
+            inputs["specs"].setdefault(label, rep.inputs["spec"])
+            inputs["models"][f"{model} ({phase})"] = rep.inputs["model"]
+            inputs.update({k: rep.inputs[k] for k in ("seq_len", "batch", "kv_len", "weights", "objective", "search_options")})
             s = rep.summary()
             parts = energy_parts(rep)
             group.append({
@@ -106,7 +113,7 @@ def compare(
     geomean = {label: {"speedup": _geomean(r["speedup"] for r in rows if r["spec"] == label),
                        "energy_norm": _geomean(r["energy_norm"] for r in rows if r["spec"] == label)}
                for label in labels}
-    return {"baseline": labels[0], "rows": rows, "geomean": geomean}
+    return {"baseline": labels[0], "rows": rows, "geomean": geomean, "inputs": inputs}
 
 
 def to_dataframe(result: dict[str, Any]) -> Any:
@@ -181,28 +188,41 @@ def compare_png(result: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write compare.json, compare.csv and compare.png into ``out_dir``."""
+def write_outputs(result: dict[str, Any], out_dir: str | Path | OutputDir) -> dict[str, Path]:
+    """Write compare.json (with the ``bitloop`` run metadata), compare.csv and compare.png into ``out_dir``."""
     from mapper.report import rows_to_csv
 
-    out = Path(out_dir)
-    paths = {"json": out / "compare.json", "csv": out / "compare.csv", "png": out / "compare.png"}
-    write_atomic(paths["json"], json.dumps(result, indent=2) + "\n")
-    write_atomic(paths["csv"], rows_to_csv(result["rows"]))
-    write_atomic(paths["png"], compare_png(result))
+    out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
+    meta = run_metadata(result.get("inputs"))
+    data = {k: v for k, v in result.items() if k != "inputs"}
+    paths = {"json": out.write("compare.json", json.dumps(_undefined_as_null({**data, "bitloop": meta}), indent=2,
+                                                          allow_nan=False) + "\n"),
+             "csv": out.write("compare.csv", rows_to_csv(result["rows"])),
+             "png": out.write("compare.png", compare_png(result))}
+    out.finish()
     return paths
+
+
+def _undefined_as_null(data: Any) -> Any:
+    """``data`` with NaN/infinite ratios (a baseline of 0 pJ or 0 s) as None: valid JSON ``null``."""
+    if isinstance(data, dict):
+        return {k: _undefined_as_null(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_undefined_as_null(v) for v in data]
+    return None if isinstance(data, float) and not math.isfinite(data) else data
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mapper.cache import ResultCache
 
-    specs = [load_spec(p, args.nest_analysis) for p in args.specs]           # every spec is checked before anything runs
+    out = OutputDir(args.out) if args.out else None      # a bad --out fails before anything runs
+    specs = [load_spec(p, nest_analysis=args.nest_analysis) for p in args.specs]  # every spec is checked before anything runs
     result = compare(specs, args.model, phases=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
                      weights=args.weights, jobs=args.jobs, cache=ResultCache(args.cache) if args.cache else None,
                      search_options=search_options_from(args), objective=parse_objective(args.objective), progress=True)
     print(format_table(result))
-    if args.out:
-        paths = write_outputs(result, args.out)
+    if out is not None:
+        paths = write_outputs(result, out)
         print(f"wrote {paths['json']}, {paths['csv'].name}, {paths['png'].name}")
     return 0
 

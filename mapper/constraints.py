@@ -199,7 +199,7 @@ def constraints_from_parts(parts: list[tuple[Any, str]], arch: Arch, problem: Pr
                 values = entry.get(field_name) or []
                 if not isinstance(values, list):
                     raise InputError(source, f"{key}.{field_name}", "expected a list of data space names")
-                bad = [v for v in values if v not in names]
+                bad = [v for v in values if not isinstance(v, str) or v not in names]
                 if bad:
                     raise InputError(source, f"{key}.{field_name}", f"unknown data space {bad[0]!r} (known: {', '.join(problem.dataspace_names)})")
             lc.keep = lc.keep | frozenset(entry.get("keep") or [])

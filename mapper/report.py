@@ -1,6 +1,8 @@
 """Writing a whole-model run to disk: layers.csv/json, summary.json, mappings, stats, plot.
 
-Every file is written atomically (temp file + rename), so a reader never sees half a file.
+Every file is written atomically (temp file + rename), so a reader never sees half a file;
+files an earlier run left in the folder are removed (mapper.outdir). ``summary.json`` carries
+a ``bitloop`` block: version, code digest, command line and digests of the run's inputs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mapper.outdir import OutputDir
 from mapper.run import ModelReport
-from workloads.yamlio import write_atomic
+from workloads.provenance import run_metadata
 
 
 def safe_name(text: str) -> str:
@@ -21,23 +24,28 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
 
 
-def write_report(report: ModelReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of a run into ``out_dir``; returns the main paths."""
-    out = Path(out_dir)
+OWNED = ("mappings", "stats")   # sub-folders of a search output that hold only this run's files
+
+
+def write_report(report: ModelReport, out_dir: str | Path | OutputDir) -> dict[str, Path]:
+    """Write every output of a run into ``out_dir`` (a path, or an :class:`OutputDir` opened
+    before the run); returns the main paths."""
+    out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir, OWNED)
     summary = report.summary()
+    meta = run_metadata(report.inputs)
     paths = {
-        "summary": out / "summary.json", "layers_csv": out / "layers.csv", "layers_json": out / "layers.json",
-        "plot": out / "energy_breakdown.png",
+        "summary": out.write("summary.json", json.dumps({**summary, "search": report.search_info, "bitloop": meta},
+                                                        indent=2, allow_nan=False) + "\n"),
+        "layers_json": out.write("layers.json", json.dumps(report.rows, indent=2, allow_nan=False) + "\n"),
+        "layers_csv": out.write("layers.csv", rows_to_csv(report.rows)),
     }
-    write_atomic(paths["summary"], json.dumps({**summary, "search": report.search_info}, indent=2) + "\n")
-    write_atomic(paths["layers_json"], json.dumps(report.rows, indent=2) + "\n")
-    write_atomic(paths["layers_csv"], rows_to_csv(report.rows))
     for label, text in report.mappings.items():
-        write_atomic(out / "mappings" / f"{safe_name(label)}.yaml", text)
-        write_atomic(out / "mappings" / f"{safe_name(label)}.problem.yaml", report.problems[label])
+        out.write(f"mappings/{safe_name(label)}.yaml", text)
+        out.write(f"mappings/{safe_name(label)}.problem.yaml", report.problems[label])
     for layer, text in report.stats_text.items():
-        write_atomic(out / "stats" / f"{safe_name(layer)}.stats.txt", text + "\n")
-    write_atomic(paths["plot"], energy_breakdown_png(summary))
+        out.write(f"stats/{safe_name(layer)}.stats.txt", text + "\n")
+    paths["plot"] = out.write("energy_breakdown.png", energy_breakdown_png(summary))
+    out.finish()
     return paths
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from mapper.bitlevel import layer_models, stats_identity
 from mapper.statistics import layer_statistics, statistics_provenance
 from mapper.cache import ResultCache, cache_key
+from mapper.inputs import model_input, spec_input, weights_input
+from mapper.limits import check_numbers, check_problem
 from mapper.mapping import mapping_from_dict
 from mapper.model import Evaluation, evaluate
 from mapper.progress import progress_bar
@@ -24,7 +26,7 @@ from mapper.spec import Spec
 from mapper.workers import process_pool
 from workloads.graph import LayerGraph, problem_label
 from workloads.problem import Problem, problem_from_dict
-from workloads.yamlio import parse_yaml_text
+from workloads.yamlio import InputError, parse_yaml_text
 from workloads.zoo import build_graph
 
 DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000}
@@ -46,6 +48,7 @@ class ModelReport:
     stats_text: dict[str, str]               # layer -> Timeloop-style stats summary
     search_info: dict[str, dict[str, Any]]   # problem label -> evaluated, seconds, exhaustive, cached
     provenance: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)   # digests of what the run read (output metadata)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract."""
@@ -93,6 +96,8 @@ def run_model(
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
     spec_key = spec.key()
+    for problem, names in groups:
+        check_problem(problem, f"{model}: layer {names[0]}", spec.arch)
 
     # 1. One search per unique shape (cached).
     found: dict[str, dict[str, Any]] = {}
@@ -100,8 +105,8 @@ def run_model(
     for problem, names in groups:
         rep_stats = stats.get(names[0])
         key = cache_key("search", spec_key, problem.key(), stats_identity(rep_stats), objective, options)
-        hit = cache.get(key)
         label = problem_label(problem)
+        hit = cache.get(key, check=lambda v, label=label: _decode(v, spec, label) is not None)
         if hit is not None:
             found[label] = {**hit, "cached": True}
         else:
@@ -132,8 +137,9 @@ def run_model(
     for problem, names in groups:
         label = problem_label(problem)
         # The mapped problem: the layer's own, or padded up to imperfect factors.
-        mapped = problem_from_dict(parse_yaml_text(found[label]["problem_yaml"]), f"<problem {label}>")
-        mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
+        decoded = _decode(found[label], spec, label)
+        assert decoded is not None, "a fresh search result always decodes"
+        mapped, mapping = decoded
         mappings[label] = found[label]["mapping_yaml"]
         problems[label] = found[label]["problem_yaml"]
         shared: dict[str, Evaluation] = {}   # one evaluation per statistics identity
@@ -145,6 +151,7 @@ def run_model(
                                          clock_MHz=spec.clock_MHz)
             result = shared[ident].to_dict()
             rows.append(_row(name, label, layer.count, problem.macs, result, parts))
+            check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
     provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
     for r in rows:
@@ -152,8 +159,27 @@ def run_model(
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
+              "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
+              "search_options": options}
     return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance)
+                       search_info, provenance, inputs)
+
+
+_SEARCH_FIELDS = {"mapping_yaml": str, "problem_yaml": str, "objective": (int, float), "evaluated": int, "valid": int,
+                  "exhaustive": bool, "seconds": (int, float)}
+
+
+def _decode(result: Any, spec: Spec, label: str) -> tuple[Problem, Any] | None:
+    """(mapped problem, mapping) of a stored search result; None when the entry is damaged."""
+    if not isinstance(result, dict) or any(not isinstance(result.get(k), t) for k, t in _SEARCH_FIELDS.items()):
+        return None
+    try:
+        mapped = problem_from_dict(parse_yaml_text(result["problem_yaml"]), f"<problem {label}>")
+        mapping = mapping_from_dict(parse_yaml_text(result["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
+    except InputError:
+        return None
+    return mapped, mapping
 
 
 def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,24 +18,47 @@ from typing import Any
 from mapper.arch import NEST_ANALYSES, Arch, arch_from_dict
 from mapper.constraints import Constraints, constraints_from_list
 from mapper.ert import EnergyTable
+from mapper.limits import check_arch
 from workloads.problem import Problem
-from workloads.yamlio import InputError, as_float, load_yaml, normalize_keys
+from workloads.provenance import build_id, canonical, digest
+from workloads.yamlio import InputError, as_float, as_list, load_yaml, normalize_keys
 
-SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
+import specs as _bundled
+
+# The bundled specs: the top-level ``specs`` package (installed as package data with bitloop).
+SPECS_DIR = Path(_bundled.__file__).resolve().parent
+# Spec-named Python estimator plug-ins run only when this is set (or with ``--allow-plugins``).
+PLUGINS_ENV = "BITLOOP_ALLOW_PLUGINS"
+# Bump when what Spec.key() digests changes meaning.
+SPEC_KEY_SCHEMA = 2
 # Dimension names of the built-in problem shapes: spec constraints may name any of them and
 # apply to the layers that have them.
 KNOWN_DIMS = frozenset({"M", "N", "K", "B", "C", "R", "S", "P", "Q"})
 
 
 def resolve_spec_path(name: str | os.PathLike) -> Path:
-    """A spec file path, or a bundled spec name (``panacea``, ``baselines/sa_ws``)."""
+    """A spec file path, or a bundled spec name (``panacea``, ``sa_ws``, ``baselines/sa_ws``).
+
+    A name that is not an existing file and has no ``.yaml`` suffix is looked up among the
+    bundled specs (the ``specs`` package), so ``--spec panacea`` works from any folder.
+    """
     p = Path(name)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():
         return p
     for candidate in (SPECS_DIR / f"{name}.yaml", SPECS_DIR / "baselines" / f"{name}.yaml"):
-        if candidate.exists():
+        if candidate.is_file():
             return candidate
     return p
+
+
+def bundled_spec_names() -> list[str]:
+    """Names ``--spec`` accepts without a path (``panacea``, ``sa_ws``, ...)."""
+    return sorted(p.stem for d in (SPECS_DIR, SPECS_DIR / "baselines") for p in d.glob("*.yaml"))
+
+
+def plugins_allowed() -> bool:
+    """True when ``$BITLOOP_ALLOW_PLUGINS`` opts in to running spec-named Python plug-ins."""
+    return os.environ.get(PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
@@ -56,6 +77,7 @@ class Spec:
     format_model: dict[str, Any] | None
     lockstep_level: str | None
     constraints_raw: list[Any] = field(default_factory=list)
+    plugins_allowed: bool = False     # the spec may name Python estimator plug-ins (explicit opt-in)
 
     # ---- derived ------------------------------------------------------------------------
     @cached_property
@@ -102,19 +124,28 @@ class Spec:
             entries.append(e)
         return constraints_from_list(entries, self.arch, problem, self.source)
 
+    def resolved(self) -> dict[str, Any]:
+        """Everything a result on this spec depends on, as resolved (not as written): the arch
+        levels, the ERT/ART values actually used (so an edited component library, estimator
+        CSV/.py or data CSV shows up), clock, work/format-model parameters, lock-step level
+        and constraints."""
+        ert = self.ert
+        arch = canonical(self.arch)
+        arch.pop("source", None)    # where the arch was read from changes no result
+        return {"arch": arch, "ert_pJ": ert.energy_pJ, "art_um2": ert.area_um2, "clock_MHz": self.clock_MHz,
+                "technology": self.technology, "work_model": self.work_model, "format_model": self.format_model,
+                "lockstep_level": self.lockstep_level, "constraints": self.constraints_raw}
+
     def key(self) -> str:
-        """Content hash of everything that changes results (raw spec + plug-in files)."""
-        h = hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode())
-        for est in self.estimators:
-            h.update(Path(est).read_bytes() if Path(est).exists() else str(est).encode())
-        return h.hexdigest()[:16]
+        """Digest (16 hex digits) of :meth:`resolved`, the key schema and the bitloop build."""
+        return digest("spec", SPEC_KEY_SCHEMA, build_id(), self.resolved())[:16]
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Spec":
         """A new spec with raw values replaced by dotted path (``arch.GLB.depth``, ``work_model.sub_group``)."""
         raw = copy.deepcopy(self.raw)
         for path, value in overrides.items():
             set_path(raw, path, value, self.source)
-        return spec_from_dict({"spec": raw}, self.source)
+        return spec_from_dict({"spec": raw}, self.source, allow_plugins=self.plugins_allowed)
 
 
 def _find_node(arch_raw: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -163,8 +194,14 @@ def set_path(raw: dict[str, Any], path: str, value: Any, source: Any = "<spec>")
     target[parts[-1]] = value
 
 
-def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>") -> Spec:
-    """Build a :class:`Spec` from spec YAML data (``spec:`` mapping)."""
+def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>", allow_plugins: bool | None = None) -> Spec:
+    """Build a :class:`Spec` from spec YAML data (``spec:`` mapping).
+
+    A spec naming a Python estimator plug-in (``components.estimators: [x.py]``) is refused
+    unless ``allow_plugins`` is True (default: ``$BITLOOP_ALLOW_PLUGINS``), since running a
+    spec someone sent must not run their code unasked. CSV plug-ins are data and always allowed.
+    """
+    allow = plugins_allowed() if allow_plugins is None else bool(allow_plugins)
     source_path = Path(source)
     data = normalize_keys(data)
     if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
@@ -187,15 +224,22 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>") -> Spec:
     if analysis not in NEST_ANALYSES:
         raise InputError(source, "spec.nest_analysis", f"expected one of {', '.join(NEST_ANALYSES)}, got {analysis!r}")
     arch = dataclasses.replace(arch, nest_analysis=analysis)
+    check_arch(arch, str(source))
     clock = as_float(raw.get("clock_MHz", 1000.0), source, "spec.clock_MHz", minimum=1e-6)
     comps = raw.get("components") or {}
     if not isinstance(comps, dict):
         raise InputError(source, "spec.components", "expected a mapping with libraries and estimators")
-    libraries = [str(base / l) if str(l).endswith((".yaml", ".yml")) else str(l) for l in comps.get("libraries") or []]
-    estimators = [base / str(e) for e in comps.get("estimators") or []]
+    libraries = [str(base / l) if str(l).endswith((".yaml", ".yml")) else str(l)
+                 for l in as_list(comps.get("libraries"), source, "spec.components.libraries")]
+    entries = as_list(comps.get("estimators"), source, "spec.components.estimators")
+    estimators = [base / str(e) for e in entries]
     for i, est in enumerate(estimators):
-        if not est.exists():
+        if not est.is_file():
             raise InputError(source, f"spec.components.estimators[{i}]", f"plug-in file not found: {est}")
+        if est.suffix.lower() == ".py" and not allow:
+            raise InputError(source, f"spec.components.estimators[{i}]",
+                             f"{est.name} is Python code; run it only if you trust it: pass --allow-plugins "
+                             f"or set {PLUGINS_ENV}=1")
     work = raw.get("work_model") or {"family": "dense"}
     if not isinstance(work, dict) or not isinstance(work.get("family"), str):
         raise InputError(source, "spec.work_model.family", "expected a work-model family name")
@@ -209,14 +253,16 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>") -> Spec:
     if not isinstance(constraints, list):
         raise InputError(source, "spec.constraints", "expected a list of Timeloop constraint entries")
     return Spec(name, source_path, raw, arch, clock, str(raw.get("technology", "28nm")), libraries, estimators,
-                dict(work), dict(fmt) if fmt else None, lockstep, constraints)
+                dict(work), dict(fmt) if fmt else None, lockstep, constraints, allow)
 
 
-def load_spec(path: str | os.PathLike, nest_analysis: str | None = None) -> Spec:
-    """Read a spec file (or a bundled spec by name); ``nest_analysis`` overrides the spec's
-    (``timeloop`` or ``exact``, docs/nest_analysis.md)."""
+def load_spec(path: str | os.PathLike, allow_plugins: bool | None = None, nest_analysis: str | None = None) -> Spec:
+    """Read a spec file (or a bundled spec by name); ``allow_plugins`` as in :func:`spec_from_dict`;
+    ``nest_analysis`` overrides the spec's (``timeloop`` or ``exact``, docs/nest_analysis.md)."""
     p = resolve_spec_path(path)
+    if not p.is_file() and p.suffix not in (".yaml", ".yml"):
+        raise InputError(p, None, f"spec not found: expected a spec file or a bundled name ({', '.join(bundled_spec_names())})")
     data = load_yaml(p)
     if nest_analysis is not None and isinstance(data, dict) and isinstance(data.get("spec"), dict):
         data = {**data, "spec": {**data["spec"], "nest_analysis": nest_analysis}}
-    return spec_from_dict(data, p)
+    return spec_from_dict(data, p, allow_plugins)

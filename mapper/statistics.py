@@ -15,6 +15,7 @@ from typing import Any
 from mapper.bitlevel import stats_identity
 from mapper.spec import Spec
 from workloads.graph import LayerGraph
+from workloads.yamlio import InputError
 
 LABELS = {"measured": "checkpoint", "profile": "measured-profile", "synthetic": "synthetic"}
 
@@ -52,9 +53,23 @@ def layer_statistics(spec: Spec, graph: LayerGraph, weights: str | None) -> tupl
     elif graph.meta.get("format") == "onnx":
         stats = map_to_graph(layer_stats(graph.meta["source"], activations=False), graph)
         settings["weights"] = f"{graph.meta['source']} (ONNX initializers)"
+    for name, ls in stats.items():
+        _check_weight(ls, graph.layer(name), str(settings["weights"]))
     profiled, roles = graph_stats(graph, skip=stats)
     stats.update(profiled)
     return stats, roles, {**settings, "used": True}
+
+
+def _check_weight(ls: Any, layer: Any, source: str) -> None:
+    """A layer's weight tensor must have the layer's weight size and hold only finite numbers."""
+    import torch
+
+    expected = layer.problem.tile_size("Weights")
+    if ls.weight.numel() != expected:
+        raise InputError(source, ls.weight_name, f"tensor of shape {list(ls.weight.shape)} does not fit layer {layer.name} "
+                         f"({expected} weight elements expected), matched by name only")
+    if not bool(torch.isfinite(ls.weight).all()):
+        raise InputError(source, ls.weight_name, "tensor holds NaN or infinite values")
 
 
 def _operand_sources(stats: Any | None, settings: dict[str, Any], fell_back: bool) -> tuple[str, str]:

@@ -23,12 +23,16 @@ import pandas as pd
 from mapper.cache import ResultCache, cache_key
 from mapper.run import DEFAULT_SEARCH
 from mapper.spec import Spec, load_spec
+from mapper.limits import bad_number
+from mapper.outdir import OutputDir
 from mapper.sweep_exec import METRICS, PointTask, run_tasks
 from mapper.sweep_output import check_metrics, pareto_mask, write_outputs
-from mapper.sweep_points import check_param_values, expand_points, model_identity, parse_params, point_specs
+from mapper.inputs import model_identity, model_input, spec_input, weights_input
+from mapper.sweep_points import check_param_values, expand_points, parse_params, point_specs
 from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
 from mapper.progress import progress_bar
 from workloads.graph import LayerGraph
+from workloads.provenance import run_metadata
 from workloads.yamlio import InputError
 from workloads.zoo import build_graph
 
@@ -85,6 +89,7 @@ def sweep(
         pareto: metrics (columns) the Pareto front minimizes; the ``pareto`` column marks it.
         log: JSON-lines event log (default ``out/sweep.log`` when ``out`` is given).
     """
+    outdir = OutputDir(out) if out is not None else None      # a bad --out fails before any work
     base = spec if isinstance(spec, Spec) else load_spec(spec)
     params = {str(p): list(v) for p, v in params.items()}
     points = expand_points(params, mode)
@@ -100,7 +105,10 @@ def sweep(
     options = {**DEFAULT_SEARCH, **(search_options or {})}
     keys = [cache_key("sweep", s.key(), ident, objective, options) for s in specs]
     store = cache if isinstance(cache, ResultCache) else ResultCache(cache)
-    events = _Log(log if log is not None else (Path(out) / "sweep.log" if out is not None else None))
+    if outdir is not None and log is None:
+        log = outdir.path / "sweep.log"
+        outdir.keep("sweep.log")        # appended by every run: the history of the folder's points
+    events = _Log(log)
 
     results: dict[str, dict[str, Any]] = {}
     cached: set[str] = set()
@@ -110,7 +118,7 @@ def sweep(
         if key in first_point:
             continue
         first_point[key] = point
-        hit = store.get(key)
+        hit = store.get(key, check=_valid_point)
         if hit is not None:
             results[key] = hit
             cached.add(key)
@@ -134,12 +142,24 @@ def sweep(
 
     df = _table(points, keys, specs, results, cached)
     df["pareto"] = pareto_mask(df, pareto_metrics)
-    if out is not None:
+    if outdir is not None:
         meta = {"spec": base.name, "spec_file": str(base.source), "model": model, **run_args, "mode": mode,
                 "parameters": list(params), "values": params, "objective": objective, "search_options": options,
-                "pareto_metrics": pareto_metrics}
-        write_outputs(df, out, meta)
+                "pareto_metrics": pareto_metrics,
+                "bitloop": run_metadata({"spec": spec_input(base), "model": model_input(model, graph),
+                                         "weights": weights_input(weights)})}
+        write_outputs(df, outdir, meta)
     return df
+
+
+def _valid_point(result: Any) -> bool:
+    """A stored point is usable: a status, and for a feasible point finite non-negative metrics."""
+    if not isinstance(result, dict) or result.get("status") not in ("ok", "infeasible"):
+        return False
+    if result["status"] == "infeasible":
+        return isinstance(result.get("error"), str)
+    return all(isinstance(result.get(m), (int, float)) and bad_number(result[m]) is None for m in METRICS
+               if m != "power_mW" or result.get("seconds", 0) > 0)
 
 
 def _table(points: list[dict[str, Any]], keys: list[str], specs: list[Spec], results: dict[str, dict[str, Any]],
@@ -179,7 +199,7 @@ def _format_table(df: pd.DataFrame, params: list[str], max_rows: int = 60) -> st
 def _cmd_sweep(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     start = time.perf_counter()
-    df = sweep(load_spec(args.spec, args.nest_analysis), args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
+    df = sweep(load_spec(args.spec, nest_analysis=args.nest_analysis), args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
                batch=args.batch, kv_len=args.kv_len, weights=args.weights, objective=parse_objective(args.objective),
                search_options=search_options_from(args), jobs=args.jobs, dask=args.dask, cache=args.cache, out=args.out,
                pareto=args.pareto.split(","), progress=True)

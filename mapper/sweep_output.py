@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from workloads.yamlio import InputError, write_atomic
+from mapper.outdir import OutputDir
+from workloads.yamlio import InputError
 
 # Metrics drawn in the line and heat-map plots (those present in the table).
 PLOT_METRICS = ("energy_pJ", "cycles", "area_um2", "edp_J_s")
@@ -142,37 +143,39 @@ def pareto_plot(df: pd.DataFrame, metrics: Sequence[str], title: str) -> bytes:
     return _png(fig)
 
 
-def write_outputs(df: pd.DataFrame, out_dir: str | Path, meta: dict[str, Any]) -> dict[str, Path]:
-    """sweep.csv, sweep.json (meta + rows), pareto.csv and the plots; returns the paths written."""
-    out = Path(out_dir)
+def write_outputs(df: pd.DataFrame, out_dir: str | Path | OutputDir, meta: dict[str, Any]) -> dict[str, Path]:
+    """sweep.csv, sweep.json (meta + rows), pareto.csv and the plots; returns the paths written.
+    Files an earlier sweep left in the folder (other plots) are removed (mapper.outdir)."""
+    out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
+    paths = _write_outputs(df, out, meta)
+    out.finish()
+    return paths
+
+
+def _write_outputs(df: pd.DataFrame, out: OutputDir, meta: dict[str, Any]) -> dict[str, Path]:
     params: list[str] = meta["parameters"]
     values: dict[str, list[Any]] = meta["values"]
-    paths = {"csv": out / "sweep.csv", "json": out / "sweep.json", "pareto": out / "pareto.csv"}
-    write_atomic(paths["csv"], df.to_csv(index=False))
     records = json.loads(df.to_json(orient="records"))
-    write_atomic(paths["json"], json.dumps({**meta, "points": records}, indent=2) + "\n")
-    write_atomic(paths["pareto"], df[df["pareto"]].to_csv(index=False))
+    paths = {"csv": out.write("sweep.csv", df.to_csv(index=False)),
+             "json": out.write("sweep.json", json.dumps({**meta, "points": records}, indent=2) + "\n"),
+             "pareto": out.write("pareto.csv", df[df["pareto"]].to_csv(index=False))}
     title = f"{meta['spec']} on {meta['model']} ({meta['phase']})"
     if not (df["status"] == "ok").any():
         return paths  # nothing feasible to plot
     if meta["mode"] == "zip" or len(params) == 1:
         if len(params) == 1:
             name = f"line_{_safe(params[0])}.png"
-            paths[name] = out / name
-            write_atomic(paths[name], line_plot(df, params[0], params, title))
+            paths[name] = out.write(name, line_plot(df, params[0], params, title))
         else:
-            paths["line_points.png"] = out / "line_points.png"
-            write_atomic(paths["line_points.png"], line_plot(df, None, params, title))
+            paths["line_points.png"] = out.write("line_points.png", line_plot(df, None, params, title))
     else:
         for x, y in itertools.combinations(params, 2):
             others = [p for p in params if p not in (x, y)]
             name = f"heatmap_{_safe(x)}__{_safe(y)}.png"
-            paths[name] = out / name
-            write_atomic(paths[name], heat_map(df, x, y, others, values, title))
+            paths[name] = out.write(name, heat_map(df, x, y, others, values, title))
     metrics = meta["pareto_metrics"]
     if len(metrics) >= 2:
-        paths["pareto.png"] = out / "pareto.png"
-        write_atomic(paths["pareto.png"], pareto_plot(df, metrics, title))
+        paths["pareto.png"] = out.write("pareto.png", pareto_plot(df, metrics, title))
     return paths
 
 

@@ -8,15 +8,11 @@ energies and areas are re-derived from the changed raw data.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
-from mapper.arch import StorageLevel
 from mapper.spec import Spec, set_path
-from workloads.graph import LayerGraph
+from workloads.provenance import digest
 from workloads.yamlio import InputError
 
 MODES = ("grid", "zip")
@@ -83,17 +79,12 @@ def _param_label(path: str, value: Any | None = None) -> str:
 
 
 def fingerprint(spec: Spec) -> str:
-    """What a spec's results depend on, ignoring raw attributes nothing reads."""
-    levels = []
-    for l in [*spec.arch.levels, spec.arch.compute]:
-        entry: list[Any] = [l.name, l.path, l.component_class, l.mesh_x, l.mesh_y]
-        if isinstance(l, StorageLevel):
-            entry += [l.word_bits, l.block_size, l.depth, l.read_bandwidth, l.write_bandwidth, l.shared_bandwidth]
-        levels.append(entry)
-    ert = spec.ert
-    data = [levels, ert.energy_pJ, ert.area_um2, spec.clock_MHz, spec.technology, spec.work_model, spec.format_model,
-            spec.constraints_raw, spec.lockstep_level]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    """Digest of what a spec's results depend on (:meth:`Spec.resolved`), ignoring raw level
+    attributes (their effect shows in the resolved energies, areas and level fields)."""
+    resolved = spec.resolved()
+    for level in [*resolved["arch"]["levels"], resolved["arch"]["compute"]]:
+        level.pop("attributes", None)
+    return digest(resolved)
 
 
 def _derive(base: Spec, point: dict[str, Any]) -> Spec:
@@ -162,24 +153,4 @@ def point_specs(base: Spec, points: list[dict[str, Any]]) -> list[Spec]:
     return specs
 
 
-def graph_digest(graph: LayerGraph) -> str:
-    """Content hash of a layer graph (names, shapes, kinds, weight tensors, counts, edges)."""
-    layers = [[l.name, l.problem.key(), l.kind, l.weight_name, l.count, l.weight_transposed] for l in graph.layers()]
-    edges = sorted(graph.graph.edges())
-    return hashlib.sha256(json.dumps([layers, edges], sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def model_identity(model: str, graph: LayerGraph, run_args: dict[str, Any]) -> dict[str, Any]:
-    """Everything about the workload that changes a point's result (for the cache key)."""
-    from sparsity_models.profiles import data_digest
-
-    ident: dict[str, Any] = {"model": model, **run_args, "graph": graph_digest(graph), "profiles": data_digest()}
-    weights = run_args.get("weights")
-    if weights is not None and Path(str(weights)).exists():
-        st = Path(str(weights)).stat()
-        ident["weights_file"] = [st.st_size, st.st_mtime_ns]
-    return ident
-
-
-__all__ = ["MODES", "check_param_values", "check_params", "expand_points", "fingerprint", "graph_digest",
-           "model_identity", "parse_param", "parse_params", "parse_value", "point_specs"]
+__all__ = ["MODES", "check_param_values", "check_params", "expand_points", "fingerprint", "parse_param", "parse_params", "parse_value", "point_specs"]

@@ -7,6 +7,7 @@ atomically; an unreadable entry is ignored and recomputed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from workloads.provenance import __version__, code_digest
 from workloads.yamlio import write_atomic
 
 CACHE_VERSION = 4  # bump when a statistic's definition changes
@@ -42,9 +44,16 @@ def tensor_digest(*tensors: torch.Tensor | None) -> str:
 
 
 def cache_key(digest: str, section: str, params: dict[str, Any]) -> str:
-    """Entry name for one section of one tensor set."""
-    blob = json.dumps([CACHE_VERSION, digest, section, params], sort_keys=True, default=str)
+    """Entry name for one section of one tensor set: a digest of the tensors' digest, the
+    section and its parameters, the statistics schema, and the code that computes statistics
+    (bitloop version, digest of ``sparsity_models``, torch and numpy versions)."""
+    blob = json.dumps([CACHE_VERSION, _stats_build(), digest, section, params], sort_keys=True, default=str)
     return f"{section}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _stats_build() -> str:
+    return f"{__version__}+{code_digest(('sparsity_models',))}+torch-{torch.__version__}+numpy-{np.__version__}"
 
 
 def _plain(v: Any) -> Any:

@@ -79,6 +79,13 @@ _MINIMUM = {"group_size": 1, "sub_group": 1, "pruned_columns": 0, "n_sensitive":
             "alpha_a": 0.0, "parallel_channels": 1}
 
 
+# Upper bounds of integer parameters: far beyond any real design, small enough that the arrays
+# they size can be allocated (group sizes) and that every count fits int32.
+_MAXIMUM = {"group_size": 4096, "sub_group": 4096, "bits": 64, "weight_bits": 64, "act_bits": 64, "scale_bits": 64,
+            "rle_bits": 64}
+MAX_INT_PARAM = 2**31 - 1
+
+
 def coerce(value: Any, default: Any, source: str, key: str, choices: tuple | None = None, name: str = "") -> Any:
     """Coerce a user value to the type of ``default`` (InputError naming ``key`` otherwise)."""
     if isinstance(default, bool):
@@ -86,7 +93,7 @@ def coerce(value: Any, default: Any, source: str, key: str, choices: tuple | Non
             raise InputError(source, key, f"expected true or false, got {value!r}")
         return value
     if isinstance(default, int):
-        return as_int(value, source, key, _MINIMUM.get(name))
+        return as_int(value, source, key, _MINIMUM.get(name), maximum=_MAXIMUM.get(name, MAX_INT_PARAM))
     if isinstance(default, float):
         out = as_float(value, source, key, 0.0)
         if name in ("dbs_target", "sensitive_fraction") and not out < 1.0:

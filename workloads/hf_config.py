@@ -13,15 +13,17 @@ Supported ``model_type`` values and the module layout they imply:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from workloads.yamlio import InputError, as_int, read_text
+from workloads.yamlio import InputError, as_int, parse_json_text, read_text
 
 HF_MODEL_TYPES = ("gpt2", "opt", "llama", "phi", "bert", "vit", "deit")
+# Bounds on config sizes (far beyond published models; they keep layer graphs and counts finite).
+MAX_CONFIG_FIELD = 2**24      # hidden/intermediate sizes, heads, vocabulary, positions, pixels
+MAX_LAYERS = 2**12            # transformer blocks
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,12 @@ class TransformerConfig:
 
 
 def _field(data: Mapping[str, Any], names: tuple[str, ...], source: str, default: Any = None, minimum: int = 1) -> int | None:
-    """First present, non-null integer field among ``names`` (``default`` if none is)."""
+    """First present, non-null integer field among ``names`` (``default`` if none is), at most
+    :data:`MAX_CONFIG_FIELD` (or :data:`MAX_LAYERS` for layer counts)."""
     for n in names:
         if data.get(n) is not None:
-            return as_int(data[n], source, n, minimum=minimum)
+            top = MAX_LAYERS if n in ("n_layer", "num_hidden_layers") else MAX_CONFIG_FIELD
+            return as_int(data[n], source, n, minimum=minimum, maximum=top)
     if default is None:
         return None
     return int(default)
@@ -122,7 +126,7 @@ def parse_hf_config(data: Any, source: str | os.PathLike = "<config>") -> Transf
             tied_lm_head=bool(data.get("tie_word_embeddings", False)),
         )
         if data.get("head_dim") is not None:
-            cfg["head_dim"] = as_int(data["head_dim"], src, "head_dim", minimum=1)
+            cfg["head_dim"] = as_int(data["head_dim"], src, "head_dim", minimum=1, maximum=MAX_CONFIG_FIELD)
     elif model_type == "bert":
         heads = _required(data, ("num_attention_heads",), src)
         cfg = dict(
@@ -155,9 +159,4 @@ def read_config_json(path: str | os.PathLike) -> tuple[dict[str, Any], Path]:
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
-    text = read_text(p)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(p, None, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return data, p
+    return parse_json_text(read_text(p), p), p

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from workloads.yamlio import InputError, as_int, dump_yaml, load_yaml, normalize_keys, require
+from workloads.yamlio import InputError, as_int, as_list, dump_yaml, load_yaml, normalize_keys, require
 
 WEIGHTS, INPUTS, OUTPUTS = "Weights", "Inputs", "Outputs"
 
@@ -181,7 +181,7 @@ def problem_from_dict(data: Any, source: str | os.PathLike = "<problem>") -> Pro
         raise InputError(source, "problem.shape.dimensions", "dimension names must be unique")
 
     coefficients: dict[str, int] = {}
-    for i, c in enumerate(shape.get("coefficients") or []):
+    for i, c in enumerate(as_list(shape.get("coefficients"), source, "problem.shape.coefficients")):
         key = f"problem.shape.coefficients[{i}]"
         cname = require(c, "name", source, key, str)
         coefficients[cname] = as_int(c.get("default", 1), source, f"{key}.default", minimum=1)

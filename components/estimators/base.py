@@ -16,8 +16,12 @@ A user estimator is any class with these members (subclassing :class:`Estimator`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
+
+
+MAX_ATTRIBUTE = 2.0**40   # bound on any numeric primitive attribute (bits, words, counts, MHz)
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,23 @@ class PrimitiveQuery:
                 return value
         return default
 
-    def number(self, *names: str, default: float | None = None) -> float:
-        """First attribute among ``names`` as a float; raises ValueError if absent and no default."""
+    def number(self, *names: str, default: float | None = None, minimum: float = 0.0, maximum: float = MAX_ATTRIBUTE) -> float:
+        """First attribute among ``names`` as a float in [``minimum``, ``maximum``] (widths, depths,
+        counts, clocks and scales are never negative, and none is near 2^40); raises ValueError
+        if absent without a default, not a number, or out of range."""
         value = self.attr(*names)
         if value is None:
             if default is None:
                 raise ValueError(f"{self.class_name}: missing attribute {' or '.join(names)}")
             return float(default)
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{self.class_name}: attribute {names[0]} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not math.isfinite(number) or not minimum <= number <= maximum:
+            raise ValueError(f"{self.class_name}: attribute {names[0]} must be a number in [{minimum:g}, {maximum:.0f}], "
+                             f"got {value!r}")
+        return number
 
 
 def _norm(name: str) -> str:

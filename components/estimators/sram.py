@@ -94,9 +94,9 @@ class SRAMEstimator(Estimator):
         return sram_quantity(quantity, cap, width, banks, rd, wr, rdwr)
 
     def _shape(self, q: PrimitiveQuery) -> tuple[float, float, float, int, int, int]:
-        width = q.number("width", "datawidth")
-        depth = q.number("depth", "entries")
-        banks = q.number("n_banks", "banks", default=1)
+        width = q.number("width", "datawidth", minimum=1)
+        depth = q.number("depth", "entries", minimum=1)
+        banks = q.number("n_banks", "banks", default=1, minimum=1)
         rd = int(q.number("n_rd_ports", default=0))
         wr = int(q.number("n_wr_ports", default=0))
         rdwr = int(q.number("n_rdwr_ports", "n_rw_ports", default=0 if rd + wr else 1))  # n_rw_ports: Accelergy's spelling

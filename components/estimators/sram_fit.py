@@ -136,13 +136,13 @@ def relative_errors(coefs: dict[tuple[str, int, str], np.ndarray], rows: Iterabl
 
 
 def default_cacti_path() -> Path | None:
-    """The shared CACTI data file if present (``$BITLOOP_SHARED`` or ``../shared`` beside the repo)."""
+    """The shared CACTI data file if present (``$BITLOOP_SHARED``, or ``shared/`` beside the checkout or
+    beside one of its parent folders); only the maintenance refit and the tests read it."""
     candidates = []
     if os.environ.get("BITLOOP_SHARED"):
         candidates.append(Path(os.environ["BITLOOP_SHARED"]) / "data" / "sram_28nm_cacti.csv")
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "data" / "sram_28nm_cacti.csv",
-                   Path("/work/shared/data/sram_28nm_cacti.csv")]
+    repo = Path(__file__).resolve().parents[2]     # a source checkout: ../shared (or a parent's shared/)
+    candidates += [parent / "shared" / "data" / "sram_28nm_cacti.csv" for parent in repo.parents]
     return next((p for p in candidates if p.is_file()), None)
 
 
