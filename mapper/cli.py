@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
+from mapper.cli_options import add_phase_argument, add_run_arguments, parse_objective, search_options_from, workload_options_from
 from workloads.yamlio import InputError, write_atomic
 
 
@@ -59,7 +59,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     report = run_model(
-        spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
+        spec, args.model, phase=args.phase, **workload_options_from(args),
         weights=args.weights, objective=parse_objective(args.objective), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch = verbs.add_parser("search", help="map and evaluate every layer of a model on a spec")
     srch.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
     srch.add_argument("--model", required=True, help="built-in model name (gpt2, opt-1.3b, ...) or a config.json path")
-    srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
+    add_phase_argument(srch)
     add_run_arguments(srch)
     srch.add_argument("--out", help="output folder")
     srch.set_defaults(handler=_cmd_search)

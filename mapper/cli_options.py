@@ -7,6 +7,17 @@ import os
 from typing import Any
 
 from workloads.yamlio import InputError
+from workloads.zoo import DEFAULT_DECODE_TOKENS, PHASES
+
+
+def add_phase_argument(p: argparse.ArgumentParser, many: bool = False) -> None:
+    """``--phase``: prefill | decode | generate (one, or several with ``many``)."""
+    help_text = ("prefill, decode (one token, KV cache of --kv-len) or generate (prefill + --decode-tokens decode "
+                 "steps with a growing KV cache)")
+    if many:
+        p.add_argument("--phase", nargs="+", choices=list(PHASES), default=["prefill"], help=help_text + "; one or more")
+    else:
+        p.add_argument("--phase", choices=list(PHASES), default="prefill", help=help_text)
 
 
 def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker processes") -> None:
@@ -14,6 +25,11 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker proce
     p.add_argument("--seq-len", type=int, default=256, help="context length (tokens)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--kv-len", type=int, default=None, help="KV-cache length for decode (default: seq-len)")
+    p.add_argument("--decode-tokens", type=int, default=DEFAULT_DECODE_TOKENS,
+                   help="decode steps of the generate phase (default %(default)s)")
+    p.add_argument("--lm-head", action="store_true", help="include a language model's LM head (last position)")
+    p.add_argument("--layers", help="run only some layers: op kinds (linear, conv, dwconv, matmul/attention) and/or "
+                                    "name patterns, comma-separated; '!' excludes, e.g. 'conv,linear,!classifier'")
     p.add_argument("--weights", help="checkpoint (safetensors file, HF folder) or 'minilm' for measured statistics "
                                      "(default: the spec's synthetic profile)")
     p.add_argument("--objective", default="edp", help="mapping objective: edp | energy | delay | weighted, e.g. energy=1,delay=1e3")
@@ -21,8 +37,9 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker proce
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-evaluations", type=int, default=None, help="evaluation budget per layer search")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per layer search")
-    p.add_argument("--imperfect", action="store_true",
-                   help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
+    p.add_argument("--perfect", action="store_true",
+                   help="exact factors only (default: also pad a dimension by <= 12.5%% to factors that fit the fanout, "
+                        "as Timeloop's imperfect factorization)")
     p.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite or $BITLOOP_CACHE_DIR)")
 
 
@@ -33,9 +50,15 @@ def search_options_from(args: argparse.Namespace) -> dict[str, Any]:
         options["max_evaluations"] = args.max_evaluations
     if args.time_limit:
         options["time_limit_s"] = args.time_limit
-    if args.imperfect:
-        options["imperfect"] = True
+    if args.perfect:
+        options["imperfect"] = False
     return options
+
+
+def workload_options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Workload-shape keyword arguments of run_model / compare / sweep from the parsed options."""
+    return {"seq_len": args.seq_len, "batch": args.batch, "kv_len": args.kv_len, "decode_tokens": args.decode_tokens,
+            "lm_head": args.lm_head, "layers": args.layers}
 
 
 def parse_objective(text: str) -> Any:

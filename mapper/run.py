@@ -21,12 +21,15 @@ from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
 from mapper.workers import process_pool
-from workloads.graph import LayerGraph, problem_label
+from workloads.graph import LayerGraph, pass_name, problem_label
 from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import parse_yaml_text
-from workloads.zoo import build_graph
+from workloads.zoo import DEFAULT_DECODE_TOKENS, build_graph
 
-DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000}
+# Whole-model runs consider imperfect (padded) factors, as Timeloop's imperfect factorization and the
+# papers' simulators (ceil-divided tiles) do; {"imperfect": False} (CLI --perfect) keeps exact factors.
+DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000,
+                  "imperfect": True}
 
 
 @dataclass
@@ -45,6 +48,7 @@ class ModelReport:
     stats_text: dict[str, str]               # layer -> Timeloop-style stats summary
     search_info: dict[str, dict[str, Any]]   # problem label -> evaluated, seconds, exhaustive, cached
     provenance: dict[str, Any] = field(default_factory=dict)
+    layer_filter: str | None = None          # the --layers filter the graph was restricted to (None: all layers)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract."""
@@ -60,6 +64,7 @@ class ModelReport:
             "utilization": sum(r["utilization"] * r["cycles"] * r["count"] for r in self.rows) / max(cycles, 1),
             "energy_breakdown_pJ": breakdown, "area_um2": self.area_um2, "clock_MHz": self.clock_MHz,
             "layers": len(self.rows), "unique_layers": len(self.mappings), "provenance": self.provenance,
+            "layer_filter": self.layer_filter,
         }
 
     def to_dataframe(self) -> Any:
@@ -104,11 +109,22 @@ def run_model(
     spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
     weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
     search_options: dict[str, Any] | None = None, progress: bool = False, graph: LayerGraph | None = None,
+    layers: str | None = None, decode_tokens: int = DEFAULT_DECODE_TOKENS, lm_head: bool = False,
 ) -> ModelReport:
-    """Map and evaluate every layer of ``model`` on ``spec`` (see module doc)."""
-    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
+    """Map and evaluate every layer of ``model`` on ``spec`` (see module doc).
+
+    ``layers``: a filter (``LayerGraph.select``: op kinds and name patterns, ``!`` excludes)
+    restricting the run to part of the graph. ``decode_tokens``: steps of the ``generate``
+    phase. ``lm_head``: include a language model's LM head (last position of each sequence).
+    """
+    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
+                                 include_lm_head=lm_head, decode_tokens=decode_tokens)
+    if layers:
+        graph = graph.select(layers)
     options = {**DEFAULT_SEARCH, **(search_options or {})}
-    stats, provenance = _layer_stats(spec, graph, weights)
+    # Statistics are matched on one pass's layers; every pass of a generate graph reuses them.
+    base_stats, provenance = _layer_stats(spec, graph.one_pass(), weights)
+    stats = {n: base_stats[pass_name(n)] for n in graph.names() if pass_name(n) in base_stats}
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
     spec_key = spec.key()
@@ -171,7 +187,7 @@ def run_model(
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
     return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance)
+                       search_info, provenance, graph.meta.get("layers"))
 
 
 def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:

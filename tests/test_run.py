@@ -108,16 +108,17 @@ def test_cli_search_bad_spec_is_one_line_error(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_imperfect_factors_pad_and_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """GEMM 15 x 15 x 15 on a 4x4 array: exact factors use at most 3x3 lanes (15 = 3 * 5), so
-    >= 3375 / 9 = 375 cycles; padding to 16 lets all 16 lanes work. The padded mapping is written
-    with its padded problem, and `model` reproduces the layer's numbers from those files."""
+    """GEMM 15 x 15 x 15 on a 4x4 array: exact factors (``imperfect: False``, CLI --perfect) use
+    at most 3x3 lanes (15 = 3 * 5), so >= 3375 / 9 = 375 cycles; the default pads to 16 and lets
+    all 16 lanes work. The padded mapping is written with its padded problem, and `model`
+    reproduces the layer's numbers from those files."""
     spec = load_spec(SPEC)
     g = LayerGraph("prime")
     g.add_layer("fc", gemm(15, 15, 15), "linear")
     cache = ResultCache(tmp_path / "c.sqlite")
     opts = {"mode": "guided", "max_evaluations": 20000, "patience": 10}
-    exact = run_model(spec, "prime", graph=g, cache=cache, search_options=opts, objective="delay")
-    padded = run_model(spec, "prime", graph=g, cache=cache, search_options={**opts, "imperfect": True}, objective="delay")
+    exact = run_model(spec, "prime", graph=g, cache=cache, search_options={**opts, "imperfect": False}, objective="delay")
+    padded = run_model(spec, "prime", graph=g, cache=cache, search_options=opts, objective="delay")
     label = "GEMM(M=15,N=15,K=15)"
     assert exact.rows[0]["macs"] == padded.rows[0]["macs"] == 15 ** 3
     assert exact.rows[0]["cycles"] >= 375
