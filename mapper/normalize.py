@@ -51,17 +51,17 @@ def array_peak_power_mW(spec: Spec) -> float:
 BUDGETS = {"area": array_area_um2, "power": array_peak_power_mW}
 
 
-def _array_node(nodes: list[Any], source: Any) -> tuple[int, str]:
-    """(index of the outermost node with a spatial fanout, the mesh key scaled: meshY or meshX)."""
+def _array_node(nodes: list[Any], source: Any) -> int:
+    """Index of the outermost node with a spatial fanout (the array container)."""
     for i, node in enumerate(nodes):
-        mesh = node.get("spatial") or {} if isinstance(node, dict) else {}
+        mesh = (node.get("spatial") or {}) if isinstance(node, dict) else {}
         if int(mesh.get("meshX", 1)) * int(mesh.get("meshY", 1)) > 1:
-            return i, "meshY" if int(mesh.get("meshY", 1)) > 1 else "meshX"
-    raise InputError(source, "architecture.nodes", "--normalize needs a spatial array (a node with meshX/meshY > 1)")
+            return i
+    raise InputError(source, "architecture.nodes", "expected a spatial array (a node with meshX/meshY > 1)")
 
 
 def _raise_spatial_bounds(constraint: dict[str, Any], axis: str, old: int, new: int) -> None:
-    """Bounds ``D<=old`` of the dims the constraint puts on the scaled axis become ``D<=new``."""
+    """Bounds ``D<=old`` of the dims the constraint puts on ``axis`` (meshX/meshY) become ``D<=new``."""
     perm, split = str(constraint.get("permutation", "")), constraint.get("split")
     if split is None:
         on_axis = set(perm) or None
@@ -76,23 +76,44 @@ def _raise_spatial_bounds(constraint: dict[str, Any], axis: str, old: int, new: 
     constraint["factors"] = " ".join(tokens)
 
 
-def scale_array(spec: Spec, scale: float) -> tuple[Spec, float]:
-    """A copy of ``spec`` whose compute array is ``scale`` times larger (rounded to whole rows);
-    returns it and the realized scale."""
+def resize_array(spec: Spec, mesh_x: int, mesh_y: int, name: str | None = None) -> Spec:
+    """``spec`` with its array container (the outermost spatial fanout) resized to ``mesh_x`` x
+    ``mesh_y``; spatial constraints on the storage level above it that bounded a dimension by
+    the old extent of an axis are raised (or lowered) to the new one."""
     raw = copy.deepcopy(spec.raw)
+    if name:
+        raw["name"] = name
     arch = raw.get("architecture") or {}
     nodes = arch.get("nodes") if isinstance(arch, dict) else None
     if not isinstance(nodes, list):
-        raise InputError(spec.source, "spec.architecture", "--normalize needs an inline v0.4 architecture (nodes)")
-    i, axis = _array_node(nodes, spec.source)
-    old = int(nodes[i]["spatial"][axis])
-    new = max(1, round(old * scale))
-    nodes[i]["spatial"][axis] = new
+        raise InputError(spec.source, "spec.architecture", "expected an inline v0.4 architecture (nodes) to resize")
+    i = _array_node(nodes, spec.source)
+    mesh = nodes[i]["spatial"]
+    old = {"meshX": int(mesh.get("meshX", 1)), "meshY": int(mesh.get("meshY", 1))}
+    new = {"meshX": int(mesh_x), "meshY": int(mesh_y)}
+    mesh.update({k: v for k, v in new.items() if v != 1 or k in mesh})
     above = next((n["name"] for n in reversed(nodes[:i]) if isinstance(n, dict) and "class" in n), None)
     for c in raw.get("constraints") or []:
-        if isinstance(c, dict) and c.get("type") == "spatial" and c.get("target") == above and new != old:
-            _raise_spatial_bounds(c, axis, old, new)
-    return spec_from_dict({"spec": raw}, spec.source), new / old
+        if isinstance(c, dict) and c.get("type") == "spatial" and c.get("target") == above:
+            for axis in ("meshX", "meshY"):
+                if new[axis] != old[axis]:
+                    _raise_spatial_bounds(c, axis, old[axis], new[axis])
+    return spec_from_dict({"spec": raw}, spec.source)
+
+
+def scale_array(spec: Spec, scale: float) -> tuple[Spec, float]:
+    """A copy of ``spec`` whose compute array is ``scale`` times larger, by its Y extent (X when it
+    has none), rounded to whole rows; returns it and the realized scale."""
+    nodes = (spec.raw.get("architecture") or {}).get("nodes")
+    if not isinstance(nodes, list):
+        raise InputError(spec.source, "spec.architecture", "--normalize needs an inline v0.4 architecture (nodes)")
+    mesh = nodes[_array_node(nodes, spec.source)]["spatial"]
+    x, y = int(mesh.get("meshX", 1)), int(mesh.get("meshY", 1))
+    if y > 1:
+        new_y = max(1, round(y * scale))
+        return resize_array(spec, x, new_y), new_y / y
+    new_x = max(1, round(x * scale))
+    return resize_array(spec, new_x, y), new_x / x
 
 
 def normalize_specs(specs: list[Spec], how: str) -> tuple[list[Spec], list[float]]:
@@ -115,4 +136,5 @@ def normalize_specs(specs: list[Spec], how: str) -> tuple[list[Spec], list[float
     return out, scales
 
 
-__all__ = ["BUDGETS", "NORMALIZE", "array_area_um2", "array_peak_power_mW", "normalize_specs", "scale_array"]
+__all__ = ["BUDGETS", "NORMALIZE", "array_area_um2", "array_peak_power_mW", "normalize_specs", "resize_array",
+           "scale_array"]

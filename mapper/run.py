@@ -16,7 +16,7 @@ from typing import Any
 from mapper.bitlevel import layer_models, stats_identity
 from mapper.cache import ResultCache, cache_key
 from mapper.mapping import mapping_from_dict
-from mapper.model import Evaluation, evaluate
+from mapper.model import evaluate
 from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
@@ -171,18 +171,20 @@ def run_model(
         mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
         mappings[label] = found[label]["mapping_yaml"]
         problems[label] = found[label]["problem_yaml"]
-        shared: Evaluation | None = None
+        shared: tuple[dict[str, Any], str] | None = None     # (result, summary) of the layers without own statistics
         for name in names:
             layer = graph.layer(name)
             if name in stats or shared is None:
                 ev = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
+                result = ev.to_dict()
+                body = format_summary(result)
                 if name not in stats:
-                    shared = ev
+                    shared = (result, body)
             else:
-                ev = shared
-            result = ev.to_dict()
-            rows.append(_row(name, label, layer.count, problem.macs, result, parts))
-            stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
+                result, body = shared
+            rows.append(_row(name, label, layer.count, problem.macs, mapped.macs, result, parts))
+            title = f"{name}: {label} on {spec.name}"
+            stats_text[name] = f"{title}\n{'=' * len(title)}\n{body}"
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
@@ -190,10 +192,12 @@ def run_model(
                        search_info, provenance, graph.meta.get("layers"))
 
 
-def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+def _row(name: str, label: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any],
+         parts: list[str]) -> dict[str, Any]:
+    """One layers.csv row; utilization counts the layer's own MACs, not the padding of imperfect factors."""
     row: dict[str, Any] = {
         "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
-        "energy_pJ": result["energy_pJ"], "utilization": result["utilization"],
+        "energy_pJ": result["energy_pJ"], "utilization": result["utilization"] * macs / mapped_macs,
     }
     for p in parts[:-1]:
         row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]
