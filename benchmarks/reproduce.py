@@ -536,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.render:
         start = time.perf_counter()
+        digest = inputs_digest()          # of the tree the numbers come from (before any run)
         ctx = Context(args)
         claims: list[Claim] = []
         for name in args.paper:
@@ -546,7 +547,10 @@ def main(argv: list[str] | None = None) -> int:
         if set(args.paper) != set(PAPERS):
             print("(a subset of papers: the results file and the docs are not rewritten)")
             return 0
-        data = {"inputs_digest": inputs_digest(), "seconds": round(elapsed), "search": SEARCH, "seq_len": SEQ_LEN,
+        if inputs_digest() != digest:
+            print("error: an input file changed during the run; rerun", file=sys.stderr)
+            return 1
+        data = {"inputs_digest": digest, "seconds": round(elapsed), "search": SEARCH, "seq_len": SEQ_LEN,
                 "claims": [asdict(c) | {"ratio": c.ratio} for c in claims], "evidence": ctx.evidence,
                 "config": ctx.config, "spec_areas": spec_areas(),
                 "rows": sorted(ctx.results.rows.values(), key=lambda r: (r["model"], r["phase"], r["spec"]))}

@@ -146,7 +146,7 @@ def test_imperfect_factors_are_the_default_for_a_prime_token_count(tmp_path: Pat
     g = LayerGraph("vit-like")
     g.add_layer("attention.query", gemm(M=64, N=197, K=64), "linear", weight_name="q.weight")
     cache = ResultCache(tmp_path / "c.sqlite")
-    opts = {"mode": "guided", "max_evaluations": 1000, "patience": 3}
+    opts = {"mode": "guided", "max_evaluations": 3000, "patience": 5}
     exact = run_model(spec, "vit-like", graph=g, cache=cache, search_options={**opts, "imperfect": False}, objective="delay")
     padded = run_model(spec, "vit-like", graph=g, cache=cache, search_options=opts, objective="delay")
     assert "N: 208" in next(iter(padded.problems.values()))
