@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from workloads.yamlio import InputError, as_float, as_int, as_list, as_mapping, load_yaml, normalize_keys
+from workloads.yamlio import InputError, as_float, as_int, as_list, load_yaml, normalize_keys
 
 NEST_ANALYSES = ("timeloop", "exact")
 DUMMY_CLASS = "dummy_storage"

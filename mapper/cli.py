@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mapper.cli_options import (
-    Parser, add_nest_analysis_argument, add_plugin_argument, add_run_arguments, add_timeloop_input_arguments,
-    parse_objective, search_options_from,
+    Parser, add_nest_analysis_argument, add_phase_argument, add_plugin_argument, add_run_arguments,
+    add_timeloop_input_arguments, parse_objective, search_options_from, workload_options_from,
 )
 from mapper.outdir import OutputDir
 from mapper.spec import PLUGINS_ENV
@@ -101,7 +101,7 @@ def _search_model(args: argparse.Namespace) -> int:
     out = OutputDir(args.out, OWNED) if args.out else None     # a bad --out fails before the search
     spec = load_spec(args.spec, nest_analysis=args.nest_analysis)
     report = run_model(
-        spec, args.model, phase=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
+        spec, args.model, phase=args.phase, **workload_options_from(args),
         weights=args.weights, objective=parse_objective(args.objective or "edp"), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "from Timeloop inputs like timeloop-mapper (--arch/--problem)")
     srch.add_argument("--spec", help="spec YAML (or a bundled spec name, e.g. panacea, sa_ws)")
     srch.add_argument("--model", help="built-in model name (gpt2, opt-1.3b, ...), a config.json path or an .onnx file")
-    srch.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
+    add_phase_argument(srch)
     add_run_arguments(srch)
     add_timeloop_input_arguments(srch)
     srch.set_defaults(objective=None)   # whole model: edp; one layer: the mapper section's metrics

@@ -14,6 +14,7 @@ from typing import Any, Callable, NoReturn
 
 from mapper.arch import NEST_ANALYSES
 from workloads.yamlio import InputError, as_float, as_int
+from workloads.zoo import DEFAULT_DECODE_TOKENS, PHASES
 
 # Option ranges (the workload limits themselves are checked in mapper.limits).
 MAX_SEQ_LEN = 2**20          # tokens
@@ -60,12 +61,27 @@ def add_plugin_argument(p: argparse.ArgumentParser) -> None:
                         "only for specs you trust")
 
 
+def add_phase_argument(p: argparse.ArgumentParser, many: bool = False) -> None:
+    """``--phase``: prefill | decode | generate (one, or several with ``many``)."""
+    help_text = ("prefill, decode (one token, KV cache of --kv-len) or generate (prefill + --decode-tokens decode "
+                 "steps with a growing KV cache)")
+    if many:
+        p.add_argument("--phase", nargs="+", choices=list(PHASES), default=["prefill"], help=help_text + "; one or more")
+    else:
+        p.add_argument("--phase", choices=list(PHASES), default="prefill", help=help_text)
+
+
 def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker processes") -> None:
     """Workload shape, statistics and search-budget options."""
     p.add_argument("--seq-len", type=int_in("--seq-len", 1, MAX_SEQ_LEN), default=256, help="context length (tokens)")
     p.add_argument("--batch", type=int_in("--batch", 1, MAX_BATCH), default=1)
     p.add_argument("--kv-len", type=int_in("--kv-len", 1, MAX_SEQ_LEN), default=None,
                    help="KV-cache length for decode (default: seq-len)")
+    p.add_argument("--decode-tokens", type=int_in("--decode-tokens", 1, MAX_SEQ_LEN), default=DEFAULT_DECODE_TOKENS,
+                   help="decode steps of the generate phase (default %(default)s)")
+    p.add_argument("--lm-head", action="store_true", help="include a language model's LM head (last position)")
+    p.add_argument("--layers", help="run only some layers: op kinds (linear, conv, dwconv, matmul/attention) and/or "
+                                    "name patterns, comma-separated; '!' excludes, e.g. 'conv,linear,!classifier'")
     p.add_argument("--weights", help="tensor statistics: a checkpoint (HF folder, .safetensors, .onnx, .gguf, .pth, .h5, "
                                      "CTranslate2 model.bin) or 'minilm' for its own tensors; 'synthetic[:PROFILE]' for "
                                      "the stated synthetic profile (default: the bundled measured profiles, by layer role)")
@@ -75,8 +91,9 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker proce
     p.add_argument("--max-evaluations", type=int_in("--max-evaluations", 1, MAX_EVALUATIONS), default=None,
                    help="evaluation budget per layer search")
     p.add_argument("--time-limit", type=positive_float("--time-limit"), default=None, help="seconds per layer search")
-    p.add_argument("--imperfect", action="store_true",
-                   help="also consider padding a dimension (<= 12.5%%) up to factors that fit the fanout")
+    p.add_argument("--perfect", action="store_true",
+                   help="exact factors only (default: also pad a dimension by <= 12.5%% to factors that fit the fanout, "
+                        "as Timeloop's imperfect factorization)")
     p.add_argument("--cache", help="result cache file (default .bitloop_cache/results.sqlite or $BITLOOP_CACHE_DIR)")
     add_nest_analysis_argument(p)
     add_plugin_argument(p)
@@ -96,9 +113,15 @@ def search_options_from(args: argparse.Namespace) -> dict[str, Any]:
         options["max_evaluations"] = args.max_evaluations
     if args.time_limit:
         options["time_limit_s"] = args.time_limit
-    if args.imperfect:
-        options["imperfect"] = True
+    if args.perfect:
+        options["imperfect"] = False
     return options
+
+
+def workload_options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Workload-shape keyword arguments of run_model / compare / sweep from the parsed options."""
+    return {"seq_len": args.seq_len, "batch": args.batch, "kv_len": args.kv_len, "decode_tokens": args.decode_tokens,
+            "lm_head": args.lm_head, "layers": args.layers}
 
 
 def parse_objective(text: str) -> Any:

@@ -2,10 +2,11 @@
 
 Every (spec, model, phase) is mapped and evaluated by :func:`mapper.run.run_model`; speedup and
 energy are normalized to the first spec (the baseline) per model and phase, and summarized by
-their geometric mean over the workloads. Energy is split into DRAM (the outermost level),
+their geometric mean over the workloads. ``--normalize area|power`` first scales every spec's
+compute array to the baseline's array area or peak power (:mod:`mapper.normalize`). Energy is split into DRAM (the outermost level),
 on-chip buffers (every other storage level, leakage included) and core (the compute level).
 
-Outputs (``--out DIR``): ``compare.json`` (``{"baseline", "rows", "geomean"}``), ``compare.csv``
+Outputs (``--out DIR``): ``compare.json`` (``{"baseline", "normalize", "rows", "geomean"}``), ``compare.csv``
 and ``compare.png`` (speedup and normalized-energy bars per workload, as in the papers' figures).
 """
 
@@ -18,12 +19,13 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
+from mapper.cli_options import add_phase_argument, add_run_arguments, parse_objective, search_options_from, workload_options_from
 from mapper.outdir import OutputDir
 from mapper.spec import Spec, load_spec
 from workloads.graph import LayerGraph
 from workloads.provenance import run_metadata
 from workloads.yamlio import InputError
+from workloads.zoo import DEFAULT_DECODE_TOKENS
 
 PARTS = ("DRAM", "buffers", "core")
 
@@ -58,7 +60,8 @@ def compare(
     specs: Sequence[Spec | str | os.PathLike], models: Sequence[str | LayerGraph], phases: Sequence[str] = ("prefill",),
     seq_len: int = 256, batch: int = 1, kv_len: int | None = None, weights: str | None = None, jobs: int = 1,
     cache: Any | None = None, search_options: dict[str, Any] | None = None, objective: Any = "edp",
-    progress: bool = False,
+    progress: bool = False, layers: str | None = None, decode_tokens: int = DEFAULT_DECODE_TOKENS, lm_head: bool = False,
+    normalize: str = "none",
 ) -> dict[str, Any]:
     """Run every spec on every model and phase; returns ``{"baseline", "rows", "geomean", "inputs"}``
     (``inputs``: digests of the specs, models and weights, for the output metadata).
@@ -67,18 +70,24 @@ def compare(
     ``models`` are built-in model names / config.json paths (run in every phase) or prebuilt
     :class:`LayerGraph` objects (run once, in the phase of their ``meta``).
     Each row: ``spec, model, phase, cycles, seconds, energy_pJ, speedup, energy_norm, area_um2``,
-    ``macs``, ``energy_DRAM_pJ, energy_buffers_pJ, energy_core_pJ`` and ``statistics`` (where the
-    tensor statistics came from). ``speedup`` = baseline seconds /
+    ``macs``, ``energy_DRAM_pJ, energy_buffers_pJ, energy_core_pJ``, ``statistics`` (where the
+    tensor statistics came from) and ``array_scale`` (the compute-array scale ``normalize``
+    applied). ``normalize``: ``none``, ``area`` or ``power`` scales every spec's compute array to
+    the baseline's array area or peak power (:mod:`mapper.normalize`); ``layers``,
+    ``decode_tokens``, ``lm_head`` as :func:`mapper.run.run_model`. ``speedup`` = baseline seconds /
     seconds (cycles when clocks are equal); ``energy_norm`` = energy / baseline energy.
     """
     from mapper.run import run_model
 
+    from mapper.normalize import normalize_specs
+
     loaded = [s if isinstance(s, Spec) else load_spec(s) for s in specs]
     if not loaded:
         raise InputError("<compare>", "specs", "expected at least one spec")
+    labels = _labels(loaded)
+    loaded, scales = normalize_specs(loaded, normalize)
     if not models:
         raise InputError("<compare>", "models", "expected at least one model")
-    labels = _labels(loaded)
     workloads: list[tuple[str, str, LayerGraph | None]] = []
     for model in models:
         if isinstance(model, LayerGraph):
@@ -89,10 +98,10 @@ def compare(
     inputs: dict[str, Any] = {"specs": {}, "models": {}}
     for model, phase, graph in workloads:
         group = []
-        for spec, label in zip(loaded, labels):
+        for spec, label, scale in zip(loaded, labels, scales):
             rep = run_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
                             objective=objective, jobs=jobs, cache=cache, search_options=search_options,
-                            progress=progress, graph=graph)
+                            progress=progress, graph=graph, layers=layers, decode_tokens=decode_tokens, lm_head=lm_head)
             inputs["specs"].setdefault(label, rep.inputs["spec"])
             inputs["models"][f"{model} ({phase})"] = rep.inputs["model"]
             inputs.update({k: rep.inputs[k] for k in ("seq_len", "batch", "kv_len", "weights", "objective", "search_options")})
@@ -103,7 +112,7 @@ def compare(
                 "seconds": float(s["seconds"]), "energy_pJ": float(s["energy_pJ"]), "speedup": 1.0,
                 "energy_norm": 1.0, "area_um2": float(s["area_um2"]), "macs": int(s["macs"]),
                 **{f"energy_{k}_pJ": float(v) for k, v in parts.items()},
-                "statistics": s["provenance"].get("note", ""),
+                "statistics": s["provenance"].get("note", ""), "array_scale": scale,
             })
         base = group[0]
         for row in group:
@@ -113,7 +122,7 @@ def compare(
     geomean = {label: {"speedup": _geomean(r["speedup"] for r in rows if r["spec"] == label),
                        "energy_norm": _geomean(r["energy_norm"] for r in rows if r["spec"] == label)}
                for label in labels}
-    return {"baseline": labels[0], "rows": rows, "geomean": geomean, "inputs": inputs}
+    return {"baseline": labels[0], "normalize": normalize, "rows": rows, "geomean": geomean, "inputs": inputs}
 
 
 def to_dataframe(result: dict[str, Any]) -> Any:
@@ -126,7 +135,11 @@ def to_dataframe(result: dict[str, Any]) -> Any:
 def format_table(result: dict[str, Any]) -> str:
     """Terminal table: per workload, each spec's speedup, normalized energy and energy split."""
     lines = [f"baseline: {result['baseline']} (speedup = baseline time / time; energy normalized to the baseline)"]
+    if result.get("normalize", "none") != "none":
+        lines.append(f"iso-{result['normalize']}: compute arrays scaled to the baseline's (column 'array x')")
     head = f"{'spec':<22} {'cycles':>13} {'speedup':>8} {'energy uJ':>11} {'E norm':>7} {'DRAM':>6} {'buffers':>8} {'core':>6} {'area mm2':>9}"
+    if result.get("normalize", "none") != "none":
+        head += f" {'array x':>7}"
     workloads = list(dict.fromkeys((r["model"], r["phase"]) for r in result["rows"]))
     for model, phase in workloads:
         lines += ["", f"{model} ({phase})", head]
@@ -134,7 +147,8 @@ def format_table(result: dict[str, Any]) -> str:
             e = max(r["energy_pJ"], 1e-30)
             share = [100 * r[f"energy_{p}_pJ"] / e for p in PARTS]
             lines.append(f"{r['spec'][:22]:<22} {r['cycles']:>13,} {r['speedup']:>7.3f}x {r['energy_pJ'] * 1e-6:>11.4g} "
-                         f"{r['energy_norm']:>7.3f} {share[0]:>5.1f}% {share[1]:>7.1f}% {share[2]:>5.1f}% {r['area_um2'] * 1e-6:>9.3f}")
+                         f"{r['energy_norm']:>7.3f} {share[0]:>5.1f}% {share[1]:>7.1f}% {share[2]:>5.1f}% {r['area_um2'] * 1e-6:>9.3f}"
+                         + (f" {r['array_scale']:>7.3f}" if result.get("normalize", "none") != "none" else ""))
     lines += ["", f"geometric mean over {len(workloads)} workload(s)", f"{'spec':<22} {'speedup':>8} {'E norm':>7}"]
     for label, g in result["geomean"].items():
         lines.append(f"{label[:22]:<22} {g['speedup']:>7.3f}x {g['energy_norm']:>7.3f}")
@@ -217,7 +231,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     out = OutputDir(args.out) if args.out else None      # a bad --out fails before anything runs
     specs = [load_spec(p, nest_analysis=args.nest_analysis) for p in args.specs]  # every spec is checked before anything runs
-    result = compare(specs, args.model, phases=args.phase, seq_len=args.seq_len, batch=args.batch, kv_len=args.kv_len,
+    result = compare(specs, args.model, phases=args.phase, **workload_options_from(args), normalize=args.normalize,
                      weights=args.weights, jobs=args.jobs, cache=ResultCache(args.cache) if args.cache else None,
                      search_options=search_options_from(args), objective=parse_objective(args.objective), progress=True)
     print(format_table(result))
@@ -233,8 +247,11 @@ def register(verbs: Any) -> None:
     p.add_argument("--specs", nargs="+", required=True, help="spec YAMLs or bundled names; the first is the baseline")
     p.add_argument("--model", action="extend", nargs="+", required=True,
                    help="built-in model(s) or config.json (several: --model A B or repeat --model)")
-    p.add_argument("--phase", nargs="+", choices=["prefill", "decode"], default=["prefill"], help="one or more phases")
+    add_phase_argument(p, many=True)
     add_run_arguments(p, jobs_help="worker processes per run")
+    p.add_argument("--normalize", choices=["none", "area", "power"], default="none",
+                   help="scale each spec's compute array to the baseline's array area or peak power (iso-area / "
+                        "iso-power; docs/user_guide.md)")
     p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")
     p.set_defaults(handler=_cmd_compare)
 

@@ -212,7 +212,7 @@ class Mesh:
         wanted = queries[pr, pq]
         # Quick test: per axis, a neighbour difference is no larger than the children's spread
         # (each dimension indexes one axis: scalar steps, summed per axis with bincount).
-        P, G = len(pr), lay.ends.shape[1]
+        P = len(pr)
         ends, dims = lay.ends[at], lay.dims[at]
         axis_of = np.where(A.any(axis=0), A.argmax(axis=0), AX)               # [D] (AX: none)
         coef = A.sum(axis=0)

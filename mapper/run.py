@@ -24,12 +24,15 @@ from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
 from mapper.workers import process_pool
-from workloads.graph import LayerGraph, problem_label
+from workloads.graph import LayerGraph, pass_name, problem_label
 from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import InputError, parse_yaml_text
-from workloads.zoo import build_graph
+from workloads.zoo import DEFAULT_DECODE_TOKENS, build_graph
 
-DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000}
+# Whole-model runs consider imperfect (padded) factors, as Timeloop's imperfect factorization and the
+# papers' simulators (ceil-divided tiles) do; {"imperfect": False} (CLI --perfect) keeps exact factors.
+DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000,
+                  "imperfect": True}
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ModelReport:
     search_info: dict[str, dict[str, Any]]   # problem label -> evaluated, seconds, exhaustive, cached
     provenance: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)   # digests of what the run read (output metadata)
+    layer_filter: str | None = None          # the --layers filter the graph was restricted to (None: all layers)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract."""
@@ -64,6 +68,7 @@ class ModelReport:
             "utilization": sum(r["utilization"] * r["cycles"] * r["count"] for r in self.rows) / max(cycles, 1),
             "energy_breakdown_pJ": breakdown, "area_um2": self.area_um2, "clock_MHz": self.clock_MHz,
             "layers": len(self.rows), "unique_layers": len(self.mappings), "provenance": self.provenance,
+            "layer_filter": self.layer_filter,
         }
 
     def to_dataframe(self) -> Any:
@@ -88,11 +93,23 @@ def run_model(
     spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
     weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
     search_options: dict[str, Any] | None = None, progress: bool = False, graph: LayerGraph | None = None,
+    layers: str | None = None, decode_tokens: int = DEFAULT_DECODE_TOKENS, lm_head: bool = False,
 ) -> ModelReport:
-    """Map and evaluate every layer of ``model`` on ``spec`` (see module doc)."""
-    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
+    """Map and evaluate every layer of ``model`` on ``spec`` (see module doc).
+
+    ``layers``: a filter (``LayerGraph.select``: op kinds and name patterns, ``!`` excludes)
+    restricting the run to part of the graph. ``decode_tokens``: steps of the ``generate``
+    phase. ``lm_head``: include a language model's LM head (last position of each sequence).
+    """
+    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
+                                 include_lm_head=lm_head, decode_tokens=decode_tokens)
+    if layers:
+        graph = graph.select(layers)
     options = {**DEFAULT_SEARCH, **(search_options or {})}
-    stats, roles, stat_settings = layer_statistics(spec, graph, weights)
+    # Statistics are matched on one pass's layers; every pass of a generate graph reuses them.
+    base_stats, base_roles, stat_settings = layer_statistics(spec, graph.one_pass(), weights)
+    stats = {n: base_stats[pass_name(n)] for n in graph.names() if pass_name(n) in base_stats}
+    roles = {n: base_roles[pass_name(n)] for n in graph.names() if pass_name(n) in base_roles}
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
     spec_key = spec.key()
@@ -150,7 +167,7 @@ def run_model(
                 shared[ident] = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)),
                                          clock_MHz=spec.clock_MHz)
             result = shared[ident].to_dict()
-            rows.append(_row(name, label, layer.count, problem.macs, result, parts))
+            rows.append(_row(name, label, layer.count, problem.macs, mapped.macs, result, parts))
             check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
     provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
@@ -163,7 +180,7 @@ def run_model(
               "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
               "search_options": options}
     return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance, inputs)
+                       search_info, provenance, inputs, graph.meta.get("layers"))
 
 
 _SEARCH_FIELDS = {"mapping_yaml": str, "problem_yaml": str, "objective": (int, float), "evaluated": int, "valid": int,
@@ -182,10 +199,12 @@ def _decode(result: Any, spec: Spec, label: str) -> tuple[Problem, Any] | None:
     return mapped, mapping
 
 
-def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+def _row(name: str, label: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any],
+         parts: list[str]) -> dict[str, Any]:
+    """One layers.csv row; utilization counts the layer's own MACs, not the padding of imperfect factors."""
     row: dict[str, Any] = {
         "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
-        "energy_pJ": result["energy_pJ"], "utilization": result["utilization"],
+        "energy_pJ": result["energy_pJ"], "utilization": result["utilization"] * macs / mapped_macs,
     }
     for p in parts[:-1]:
         row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]

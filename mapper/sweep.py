@@ -29,12 +29,13 @@ from mapper.sweep_exec import METRICS, PointTask, run_tasks
 from mapper.sweep_output import check_metrics, pareto_mask, write_outputs
 from mapper.inputs import model_identity, model_input, spec_input, weights_input
 from mapper.sweep_points import check_param_values, expand_points, parse_params, point_specs
-from mapper.cli_options import add_run_arguments, parse_objective, search_options_from
+from mapper.cli_options import (add_phase_argument, add_run_arguments, parse_objective, search_options_from,
+                                workload_options_from)
 from mapper.progress import progress_bar
 from workloads.graph import LayerGraph
 from workloads.provenance import run_metadata
 from workloads.yamlio import InputError
-from workloads.zoo import build_graph
+from workloads.zoo import DEFAULT_DECODE_TOKENS, build_graph
 
 DEFAULT_PARETO = ("energy_pJ", "cycles")
 # Columns of the table that describe how a point was obtained, not what it is.
@@ -70,6 +71,7 @@ def _available_metrics(spec: Spec) -> list[str]:
 def sweep(
     spec: Spec | str | os.PathLike, model: str, params: dict[str, Sequence[Any]], mode: str = "grid", *,
     phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None, weights: str | None = None,
+    layers: str | None = None, decode_tokens: int = DEFAULT_DECODE_TOKENS, lm_head: bool = False,
     objective: Any = "edp", search_options: dict[str, Any] | None = None, jobs: int = 1, dask: Any = None,
     cache: ResultCache | str | os.PathLike | None = None, out: str | os.PathLike | None = None,
     pareto: Sequence[str] = DEFAULT_PARETO, graph: LayerGraph | None = None, progress: bool = False,
@@ -81,6 +83,7 @@ def sweep(
         spec: a :class:`Spec`, a spec file or a bundled spec name.
         model: built-in model name or config.json path (a label only when ``graph`` is given).
         params: dotted spec path -> values (``{"arch.GLB.depth": [4096, 8192]}``).
+        layers, decode_tokens, lm_head: as :func:`mapper.run.run_model` (layer filter, generate steps, LM head).
         mode: ``grid`` (cartesian product) or ``zip`` (element-wise; equal lengths).
         jobs: local worker processes (or LocalCluster workers with ``dask="local"``).
         dask: None, ``"local"``, a scheduler address ``tcp://host:port`` or a ``distributed.Client``.
@@ -99,8 +102,13 @@ def sweep(
     check_param_values(base, params)
     specs = point_specs(base, points)
 
-    run_args = {"phase": phase, "seq_len": seq_len, "batch": batch, "kv_len": kv_len, "weights": weights}
-    graph = graph if graph is not None else build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len)
+    run_args = {"phase": phase, "seq_len": seq_len, "batch": batch, "kv_len": kv_len, "weights": weights,
+                "layers": layers, "decode_tokens": decode_tokens, "lm_head": lm_head}
+    if graph is None:
+        graph = build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, include_lm_head=lm_head,
+                            decode_tokens=decode_tokens)
+    if layers:
+        graph = graph.select(layers)
     ident = model_identity(model, graph, run_args)
     options = {**DEFAULT_SEARCH, **(search_options or {})}
     keys = [cache_key("sweep", s.key(), ident, objective, options) for s in specs]
@@ -199,8 +207,9 @@ def _format_table(df: pd.DataFrame, params: list[str], max_rows: int = 60) -> st
 def _cmd_sweep(args: argparse.Namespace) -> int:
     params = parse_params(args.param or [])
     start = time.perf_counter()
-    df = sweep(load_spec(args.spec, nest_analysis=args.nest_analysis), args.model, params, mode="zip" if args.zip else "grid", phase=args.phase, seq_len=args.seq_len,
-               batch=args.batch, kv_len=args.kv_len, weights=args.weights, objective=parse_objective(args.objective),
+    df = sweep(load_spec(args.spec, nest_analysis=args.nest_analysis), args.model, params,
+               mode="zip" if args.zip else "grid", phase=args.phase,
+               **workload_options_from(args), weights=args.weights, objective=parse_objective(args.objective),
                search_options=search_options_from(args), jobs=args.jobs, dask=args.dask, cache=args.cache, out=args.out,
                pareto=args.pareto.split(","), progress=True)
     print(_format_table(df, list(params)))
@@ -224,7 +233,7 @@ def register(verbs: Any) -> None:
     how.add_argument("--grid", action="store_true", help="every combination of the values (default)")
     how.add_argument("--zip", action="store_true", help="the i-th values of every --param together")
     p.add_argument("--pareto", default=",".join(DEFAULT_PARETO), help="metrics the Pareto front minimizes (columns)")
-    p.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
+    add_phase_argument(p)
     add_run_arguments(p, jobs_help="worker processes (or Dask workers with --dask local)")
     p.add_argument("--dask", metavar="ADDRESS", help="run points on Dask: 'local' (LocalCluster) or tcp://HOST:PORT")
     p.add_argument("--out", help="output folder")

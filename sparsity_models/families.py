@@ -95,11 +95,15 @@ def _fp16_fmt(stats: LayerStats | None, p: dict) -> BitsFormat:
 
 
 def _ant_fmt(stats: LayerStats | None, p: dict) -> BitsFormat:
-    return BitsFormat("ant", _io_bits(p, p["bits"]), _analytical(p, "ANT: b-bit codes (per-tensor type metadata ignored)"))
+    bits = p["storage_bits"] or p["bits"]
+    return BitsFormat("ant", _io_bits(p, bits), _analytical(p, "ANT: b-bit codes (per-tensor type metadata ignored); "
+                                                              "storage_bits: mean over mixed-precision layers"))
 
 
 def _olive_fmt(stats: LayerStats | None, p: dict) -> BitsFormat:
-    return BitsFormat("olive", _io_bits(p, 4.0), _analytical(p, "OliVe: 4-bit outlier-victim pairs (memory aligned)"))
+    return BitsFormat("olive", _io_bits(p, p["storage_bits"] or 4.0),
+                      _analytical(p, "OliVe: 4-bit outlier-victim pairs (memory aligned); storage_bits: mean over "
+                                     "mixed-precision layers"))
 
 
 # ---- bit-serial baselines ------------------------------------------------------------------
@@ -216,7 +220,7 @@ def _bitmod_fmt(stats: LayerStats | None, p: dict) -> BitsFormat:
 
 
 # ---- bit-slice families ----------------------------------------------------------------------
-_PANACEA_KEYS = ("v", "weight_bits", "zpm", "dbs", "dbs_target", "rle_bits", "tile_k", "n_dwo", "n_swo")
+_PANACEA_KEYS = ("v", "weight_bits", "zpm", "dbs", "dbs_target", "rle_bits", "tile_k", "n_dwo", "n_swo", "dtp", "pes")
 _SIBIA_KEYS = ("v", "weight_bits", "act_bits", "tile_k", "outer_products_per_cycle")
 
 
@@ -299,7 +303,7 @@ _add(Family("bitmod", {"dtype": "fp4", "group_size": 128, "scale_bits": 8, "lane
                        "output_bits": 16}, "one lane of the 4-way bit-serial dot product", _bitmod_work, _bitmod_fmt,
             {"dtype": bm.DTYPES}, uses_stats=False))
 _add(Family("panacea", {"v": 4, "weight_bits": 7, "zpm": True, "dbs": True, "dbs_target": 0.9, "rle_bits": 4,
-                        "tile_k": 32, "n_dwo": 4, "n_swo": 8},
+                        "tile_k": 32, "n_dwo": 4, "n_swo": 8, "dtp": True, "pes": 16},
             "one output of a PEA's v x v block (12 outer-product units of 16 4bx4b multipliers per 16 lanes)",
             _panacea_work, _panacea_fmt))
 _add(Family("sibia", {"v": 4, "weight_bits": 7, "act_bits": 7, "tile_k": 32, "outer_products_per_cycle": 4},
@@ -310,8 +314,12 @@ _add(Family("sbq", {"budget": 4, "comp": 4, "depth": 4, "weight_bits": 8, "lanes
 _add(Family("tq", {"budget": 3, "group_size": 8, "alpha_w": 2.0, "alpha_a": 2.0, "lanes": 16, "max_rows": 64,
                    "max_tokens": 64, "max_macs": 1 << 20, **_IO}, "one term-pair lane (1-bit multiplier)",
             _term_work("tq", _TQ_KEYS), _term_fmt("tq")))
-_add(Family("ant", {"bits": 6, **_IO}, "one bit-parallel MAC", _dense_work("ant"), _ant_fmt, uses_stats=False))
-_add(Family("olive", _IO.copy(), "one bit-parallel MAC", _dense_work("olive"), _olive_fmt, uses_stats=False))
+# storage_bits (0: bits / 4): mean stored bits per weight when layers mix precisions (BitMoD's simulator
+# runs ANT/OliVe at such means, e.g. 5.5 bits: yc2367/BitMoD sim/test_ant.py).
+_add(Family("ant", {"bits": 6, "storage_bits": 0.0, **_IO}, "one bit-parallel MAC", _dense_work("ant"), _ant_fmt,
+            uses_stats=False))
+_add(Family("olive", {"storage_bits": 0.0, **_IO}, "one bit-parallel MAC", _dense_work("olive"), _olive_fmt,
+            uses_stats=False))
 
 ALIASES = {"int8": "dense", "mac": "dense", "dense_int8": "dense", "intmac": "dense", "bbs": "bitvert"}
 

@@ -54,7 +54,7 @@ SECTIONS: dict[str, Section] = {
                       lambda ls, p: bitmod.bitmod_stats(ls.weight2d(), p["dtype"], p["group_size"], p["scale_bits"]),
                       {"dtype": DTYPES}),
     "panacea": Section({"v": 4, "weight_bits": 7, "zpm": True, "dbs": True, "dbs_target": 0.9, "rle_bits": 4,
-                        "tile_k": 32, "n_dwo": 4, "n_swo": 8}, ("weights", "inputs"),
+                        "tile_k": 32, "n_dwo": 4, "n_swo": 8, "dtp": False, "pes": 16}, ("weights", "inputs"),
                        lambda ls, p: slices.panacea_stats(ls.weight2d(), ls.inputs2d(), **p)),
     "sibia": Section({"v": 4, "weight_bits": 7, "act_bits": 7, "tile_k": 32, "outer_products_per_cycle": 4},
                      ("weights", "inputs"), lambda ls, p: slices.sibia_stats(ls.weight2d(), ls.inputs2d(), **p)),

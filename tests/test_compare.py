@@ -101,3 +101,48 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert all(r["model"] == "minilm-l6" and r["phase"] == "prefill" for r in data["rows"])
     assert (out / "compare.png").exists()
     assert "speedup" in capsys.readouterr().out
+
+
+def test_normalize_area_and_power_scale_a_bigger_copy_back_to_the_baseline(tmp_path):
+    """Iso-area / iso-power oracle: a spec whose PE array is a 2x taller copy of the baseline's
+    has twice the array area and peak power, so both normalizations scale it back to the
+    baseline's 4 x 4 array and it then costs exactly what the baseline costs."""
+    from mapper.normalize import array_area_um2, array_peak_power_mW, normalize_specs
+
+    tiny = load_spec("tests/data/tiny_spec.yaml")
+    big = tiny.with_overrides({"name": "big", "arch.PE.meshY": 8})
+    assert array_area_um2(big) == pytest.approx(2 * array_area_um2(tiny))
+    assert array_peak_power_mW(big) == pytest.approx(2 * array_peak_power_mW(tiny))
+    for how in ("area", "power"):
+        specs, scales = normalize_specs([tiny, big], how)
+        assert scales == [1.0, 0.5] and specs[1].arch.compute.instances == tiny.arch.compute.instances
+        out = compare([tiny, big], [_tiny_graph()], search_options=OPTIONS, normalize=how)
+        base, other = out["rows"]
+        assert out["normalize"] == how and other["array_scale"] == 0.5
+        assert other["cycles"] == base["cycles"] and other["energy_pJ"] == pytest.approx(base["energy_pJ"])
+        assert "iso-" + how in format_table(out)
+    plain = compare([tiny, big], [_tiny_graph()], search_options=OPTIONS)
+    assert plain["rows"][1]["array_scale"] == 1.0 and plain["rows"][1]["cycles"] < plain["rows"][0]["cycles"]
+
+
+def test_resize_array_moves_the_spatial_bounds_with_the_mesh():
+    """The BitMoD decode shape (64 x 16 PEs): the X bound (output channels) and the Y bounds
+    (tokens) of the buffer above the array follow the new mesh; other bounds stay."""
+    from mapper.normalize import resize_array
+
+    s = resize_array(load_spec("bitmod"), 64, 16)
+    assert s.arch.compute.instances == 64 * 16 * 4
+    spatial = next(c for c in s.constraints_raw if c.get("type") == "spatial" and c["target"] == "ABuf")
+    assert spatial["factors"].split()[:4] == ["M<=64", "N<=16", "P<=16", "Q<=16"] and "K=1" in spatial["factors"]
+
+
+def test_cli_normalize_and_layers(tmp_path, capsys):
+    code = main(["compare", "--specs", "tests/data/tiny_spec.yaml", "tests/data/tiny_spec.yaml", "--model", "gpt2",
+                 "--seq-len", "8", "--layers", "*.mlp.*", "--normalize", "area", "--max-evaluations", "300",
+                 "--cache", str(tmp_path / "c.sqlite"), "--jobs", "1", "--out", str(tmp_path / "o")])
+    assert code == 0
+    data = json.loads((tmp_path / "o" / "compare.json").read_text())
+    assert data["normalize"] == "area" and all(r["array_scale"] == 1.0 for r in data["rows"])
+    assert data["rows"][0]["macs"] == 12 * 2 * 8 * 768 * 3072     # only the 2 MLP layers of 12 blocks
+    assert main(["compare", "--specs", "tests/data/tiny_spec.yaml", "--model", "gpt2", "--layers", "conv"]) == 2
+    assert "selects no layer" in capsys.readouterr().err

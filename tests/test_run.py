@@ -108,16 +108,17 @@ def test_cli_search_bad_spec_is_one_line_error(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_imperfect_factors_pad_and_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """GEMM 15 x 15 x 15 on a 4x4 array: exact factors use at most 3x3 lanes (15 = 3 * 5), so
-    >= 3375 / 9 = 375 cycles; padding to 16 lets all 16 lanes work. The padded mapping is written
-    with its padded problem, and `model` reproduces the layer's numbers from those files."""
+    """GEMM 15 x 15 x 15 on a 4x4 array: exact factors (``imperfect: False``, CLI --perfect) use
+    at most 3x3 lanes (15 = 3 * 5), so >= 3375 / 9 = 375 cycles; the default pads to 16 and lets
+    all 16 lanes work. The padded mapping is written with its padded problem, and `model`
+    reproduces the layer's numbers from those files."""
     spec = load_spec(SPEC)
     g = LayerGraph("prime")
     g.add_layer("fc", gemm(15, 15, 15), "linear")
     cache = ResultCache(tmp_path / "c.sqlite")
     opts = {"mode": "guided", "max_evaluations": 20000, "patience": 10}
-    exact = run_model(spec, "prime", graph=g, cache=cache, search_options=opts, objective="delay")
-    padded = run_model(spec, "prime", graph=g, cache=cache, search_options={**opts, "imperfect": True}, objective="delay")
+    exact = run_model(spec, "prime", graph=g, cache=cache, search_options={**opts, "imperfect": False}, objective="delay")
+    padded = run_model(spec, "prime", graph=g, cache=cache, search_options=opts, objective="delay")
     label = "GEMM(M=15,N=15,K=15)"
     assert exact.rows[0]["macs"] == padded.rows[0]["macs"] == 15 ** 3
     assert exact.rows[0]["cycles"] >= 375
@@ -134,3 +135,56 @@ def test_imperfect_factors_pad_and_round_trip(tmp_path: Path, capsys: pytest.Cap
     result = json.loads(capsys.readouterr().out)
     assert result["cycles"] == padded.rows[0]["cycles"]
     assert result["energy_pJ"] == pytest.approx(padded.rows[0]["energy_pJ"], rel=1e-9)
+
+
+def test_imperfect_factors_are_the_default_for_a_prime_token_count(tmp_path: Path) -> None:
+    """ViT's 197 tokens (prime) on Stripes' 16 token rows: exact factors cannot split N over the
+    rows, so at most 1 of 16 rows works (utilization <= 1/16); the default pads N to 208 = 13 x 16
+    and uses every row and lane, on 197 of 208 padded tokens: spatial utilization 197/208, counted
+    on the layer's own MACs (64 x 197 x 64, 8 cycles per MAC on 4096 bit-serial lanes)."""
+    spec = load_spec("baselines/stripes")
+    g = LayerGraph("vit-like")
+    g.add_layer("attention.query", gemm(M=64, N=197, K=64), "linear", weight_name="q.weight")
+    cache = ResultCache(tmp_path / "c.sqlite")
+    opts = {"mode": "guided", "max_evaluations": 3000, "patience": 5}
+    exact = run_model(spec, "vit-like", graph=g, cache=cache, search_options={**opts, "imperfect": False}, objective="delay")
+    padded = run_model(spec, "vit-like", graph=g, cache=cache, search_options=opts, objective="delay")
+    assert "N: 208" in next(iter(padded.problems.values()))
+    ideal = 64 * 197 * 64 * 8 / spec.arch.compute.instances
+    assert exact.summary()["utilization"] <= 1 / 16 + 1e-9 and exact.rows[0]["cycles"] >= 16 * ideal
+    assert padded.summary()["utilization"] == pytest.approx(197 / 208)    # every lane, 11 of 208 tokens padding
+    assert padded.rows[0]["cycles"] >= ideal and exact.rows[0]["cycles"] >= 8 * padded.rows[0]["cycles"]
+
+
+def test_layer_filter_restricts_the_run(tmp_path: Path) -> None:
+    spec = load_spec(SPEC)
+    cache = ResultCache(tmp_path / "c.sqlite")
+    full = run_model(spec, "toy", graph=_graph(), cache=cache, search_options=FAST)
+    part = run_model(spec, "toy", graph=_graph(), cache=cache, search_options=FAST, layers="fc*,!fc2")
+    assert [r["layer"] for r in part.rows] == ["fc1"]
+    assert part.summary()["layer_filter"] == "fc*,!fc2" and full.summary()["layer_filter"] is None
+    rows = {r["layer"]: r for r in full.rows}
+    assert part.summary()["cycles"] == rows["fc1"]["cycles"]
+    assert part.summary()["energy_pJ"] == pytest.approx(rows["fc1"]["energy_pJ"])
+
+
+def test_generate_phase_is_the_sum_of_its_steps(tmp_path: Path) -> None:
+    """``generate`` = a prefill of 8 tokens then 3 decode steps attending to 8, 9 and 10 cached
+    tokens: every total (cycles, energy, MACs, each part) equals the sum of the separate runs."""
+    spec = load_spec(SPEC)
+    cache = ResultCache(tmp_path / "c.sqlite")
+    opts = {"mode": "guided", "max_evaluations": 300, "patience": 2, "population": 16, "mutants": 64}
+    gen = run_model(spec, "gpt2", phase="generate", seq_len=8, decode_tokens=3, cache=cache, search_options=opts)
+    steps = [run_model(spec, "gpt2", phase="prefill", seq_len=8, cache=cache, search_options=opts)]
+    steps += [run_model(spec, "gpt2", phase="decode", seq_len=8, kv_len=8 + i, cache=cache, search_options=opts)
+              for i in range(3)]
+    s = gen.summary()
+    assert s["phase"] == "generate" and s["layers"] == 4 * 72
+    for key in ("cycles", "macs"):
+        assert s[key] == sum(r.summary()[key] for r in steps)
+    assert s["energy_pJ"] == pytest.approx(sum(r.summary()["energy_pJ"] for r in steps), rel=1e-9)
+    for part, value in s["energy_breakdown_pJ"].items():
+        assert value == pytest.approx(sum(r.summary()["energy_breakdown_pJ"][part] for r in steps), rel=1e-9)
+    decode_only = run_model(spec, "gpt2", phase="generate", seq_len=8, decode_tokens=3, cache=cache,
+                            search_options=opts, layers="*@decode*")
+    assert decode_only.summary()["cycles"] == sum(r.summary()["cycles"] for r in steps[1:])

@@ -23,6 +23,7 @@ LANES = {
     "bitvert": 8192, "baselines/stripes": 4096, "baselines/pragmatic": 4096, "baselines/bitwave": 4096,
     "baselines/bitlet": 32768, "baselines/ant": 512,                      # 4096 bit-serial multipliers
     "bitmod": 4096, "baselines/fp16": 768,                                # iso-area tiles (bitmod Table X)
+    "baselines/ant_llm": 1024, "baselines/olive": 1152,                   # BitMoD simulator: 32 x 32, 36 x 32 PEs
     "panacea": 256, "baselines/sibia": 256, "baselines/sa_ws": 768, "baselines/sa_os": 768,
     "baselines/simd": 768,                                                # 3072 4b x 4b multipliers
     "sbq": 1536, "baselines/tq": 1536,                                    # sbq Table VI: 1536 MACs
@@ -147,3 +148,101 @@ def test_specs_dir_has_only_specs():
         if "examples" in p.parts:
             continue
         assert load_spec(p).name
+
+
+def test_dtp_pairs_weight_subtiles_to_fill_idle_dwos():
+    """panacea Sec. III-D, by hand with 4 DWOs and 8 SWOs. SWO-bound tiles (no DWO work, 32 LO x LO
+    products): alone 32 / 8 = 4 cycles each; a DTP pair moves the second tile's products to the
+    DWOs: max(0 / 4, 32 / 8, 64 / 12) = 16/3 cycles for two tiles, 8/3 each. DWO-bound tiles (40
+    DWO products): alone 10, paired max(80 / 4, 32 / 8, 144 / 12) = 20 for two, no gain. Rows r
+    and r + pes pair up; a row without a partner runs alone."""
+    import torch
+
+    from sparsity_models.stats.slices import dtp_pair_cycles
+
+    swo = torch.tensor([32.0])
+    sparse = dtp_pair_cycles(torch.zeros(2, 1, 1), swo, 4, 8, pes=1)
+    assert sparse.flatten().tolist() == pytest.approx([8 / 3, 8 / 3])
+    dense = dtp_pair_cycles(torch.full((2, 1, 1), 40.0), swo, 4, 8, pes=1)
+    assert dense.flatten().tolist() == pytest.approx([10.0, 10.0])
+    odd = dtp_pair_cycles(torch.zeros(3, 1, 1), swo, 4, 8, pes=1)
+    assert odd.flatten().tolist() == pytest.approx([8 / 3, 8 / 3, 4.0])
+
+
+def test_dtp_raises_panacea_throughput_when_weight_ho_slices_are_sparse():
+    """Sparse HO slices of both operands leave the DWOs idle and bound a tile at its 32 LO x LO
+    products on 8 SWOs (0.125 cycles per step): DTP's pairing lets the DWOs take the second
+    tile's share and speeds Panacea up (Sec. IV: +7.6% on GPT-2); on the dense synthetic
+    profile (DWO-bound) it changes almost nothing."""
+    import torch
+
+    from sparsity_models.stats.slices import panacea_stats
+
+    torch.manual_seed(0)
+    w = torch.randn(128, 128) * 0.02
+    w[:, 0] = 1.0                                   # a large per-channel scale: the other weights' HO slices are 0
+    x = torch.randn(64, 128) * (torch.rand(64, 128) < 0.05)
+    x[:, 0] = 5.0
+    args = dict(v=4, weight_bits=7, zpm=True, dbs=True, dbs_target=0.9, rle_bits=4, tile_k=32, n_dwo=4, n_swo=8, pes=4)
+    off, on = panacea_stats(w, x, dtp=False, **args), panacea_stats(w, x, dtp=True, **args)
+    assert off["rho_w"] > 0.9 and off["rho_x"] > 0.9
+    assert off["tile_cycles"].mean() == pytest.approx(0.125)
+    assert on["tile_cycles"].mean() < 0.8 * off["tile_cycles"].mean()
+    spec = load_spec("panacea")
+    steps = {d: float(layer_models(spec.with_overrides({"work_model.dtp": d}), None).work.cycles_per_step(np.array([256]))[0])
+             for d in (False, True)}
+    assert steps[True] <= steps[False]
+
+
+def test_panacea_weight_and_psum_buffers_are_priced_once():
+    """The PEA's weight buffer and partial-sum buffer are the spec's WBUF and PSUM levels; the
+    component behind the MAC lanes no longer holds them. A plug-in pricing a 128-entry register
+    file (the old in-PEA weight buffer, 2 x TK x 2 rows) at 1e6 pJ per read leaves the lane's
+    compute energy unchanged, while the WBUF level stays a storage level with its own reads."""
+    import components
+
+    spec = load_spec("panacea")
+    pea = components.load_library(["bitslice_baselines"]).get("panacea_pea")
+    assert not {"weight_buffer", "psum_buffer"} & {sub.name.split("[")[0] for sub in pea.subcomponents}
+    assert [l.name for l in spec.arch.levels][-2:] == ["WBUF", "PSUM"]
+    lane = spec.arch.compute
+    base = spec.ert.energy(lane.path, lane.name, "compute")
+    tmp = Path(pytest.importorskip("tempfile").mkdtemp()) / "marker.csv"
+    tmp.write_text("class,action,depth,energy_pJ,area_um2\nregfile,read,128,1000000,\n")
+    marked = load_spec("panacea")
+    marked.estimators = [tmp]
+    assert marked.ert.energy(lane.path, lane.name, "compute") == pytest.approx(base)
+
+
+def test_storage_classes_pass_leak_scale_banking_and_dram_energy():
+    """smartbuffer_SRAM passes leak_scale (cell flavour) and banking to its SRAM; offchip_DRAM
+    passes energy_per_bit_pJ (energy per access = width x pJ/bit)."""
+    spec = load_spec("baselines/sa_ws")
+    hp = spec.with_overrides({"arch.GLB.leak_scale": 1.0})
+    glb = next(l for l in spec.arch.levels if l.name == "GLB")
+    lstp, itrs_hp = spec.ert.energy(glb.path, glb.name, "leak"), hp.ert.energy(glb.path, glb.name, "leak")
+    half = spec.with_overrides({"arch.GLB.leak_scale": 0.5}).ert.energy(glb.path, glb.name, "leak")
+    assert glb.attributes["leak_scale"] == 5.6e-4
+    # leak = leak_scale x SRAM leakage + the address generators' (not scaled): linear in leak_scale
+    sram = (itrs_hp - half) / 0.5
+    assert lstp == pytest.approx(itrs_hp - sram * (1 - 5.6e-4)) and sram > 0.9 * itrs_hp
+    dram = spec.arch.levels[0]
+    custom = spec.with_overrides({"arch.DRAM.energy_per_bit_pJ": 2.5})
+    assert custom.ert.energy(dram.path, dram.name, "read") == pytest.approx(256 * 2.5)
+    assert load_spec("bitmod").ert.energy("system.DRAM", "DRAM", "read") == pytest.approx(128 * 18.75)
+    split = spec.with_overrides({"arch.GLB.banking": "split"})
+    assert split.ert.energy(glb.path, glb.name, "read") != pytest.approx(spec.ert.energy(glb.path, glb.name, "read"))
+
+
+def test_bitmod_comparison_as_the_authors_simulator_configures_it():
+    """yc2367/BitMoD sim: 32 B/cycle DRAM for every design; output channels on the PE rows
+    (FP16 32 x 24, BitMoD/ANT 32 x 32, OliVe 36 x 32 in prefill); ANT/OliVe store 5.5/4.5 bits."""
+
+    for name, (x, y) in {"baselines/fp16": (32, 24), "bitmod": (32, 32), "baselines/ant_llm": (32, 32),
+                         "baselines/olive": (36, 32)}.items():
+        s = load_spec(name)
+        assert s.arch.levels[0].shared_bandwidth == 32
+        spatial = next(c for c in s.constraints_raw if c.get("type") == "spatial" and c["target"] == "ABuf")
+        assert spatial["factors"].split()[:2] == [f"M<={x}", f"N<={y}"]
+    bits = {n: layer_models(load_spec(n), None).formats.bits_per_element("Weights") for n in ("baselines/ant_llm", "baselines/olive")}
+    assert bits == {"baselines/ant_llm": 5.5, "baselines/olive": 4.5}

@@ -19,8 +19,9 @@ operations that are not layers (norms, activations, softmax, pooling, residual a
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     import pandas
 
 KINDS = ("linear", "conv", "dwconv", "matmul")
+# Op-kind words a layer filter accepts (``LayerGraph.select``): the kinds and their common names.
+KIND_WORDS = {**{k: k for k in KINDS}, "attention": "matmul", "depthwise": "dwconv"}
+# A layer of a multi-pass graph (the ``generate`` phase) is named ``<layer>@<pass>``.
+PASS_SEPARATOR = "@"
 
 # Prefixes that task heads put in front of base-model tensor names in checkpoints.
 _CHECKPOINT_PREFIXES = ("model.", "transformer.", "bert.", "vit.", "deit.", "module.")
@@ -65,6 +70,30 @@ def _strip_prefix(tensor_name: str) -> str:
         if tensor_name.startswith(prefix):
             return tensor_name[len(prefix):]
     return tensor_name
+
+
+def pass_name(layer_name: str) -> str:
+    """The layer's name within one pass: ``h.0.attn.c_attn@decode3`` -> ``h.0.attn.c_attn``."""
+    return layer_name.split(PASS_SEPARATOR, 1)[0]
+
+
+def parse_layer_filter(text: str | Sequence[str]) -> tuple[list[str], list[str]]:
+    """``"conv,linear,!classifier"`` -> (include terms, exclude terms); see :meth:`LayerGraph.select`."""
+    terms = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) for t in str(t).split(",")]
+    terms = [t for t in terms if t]
+    if not terms:
+        raise InputError("<layers>", "--layers", "expected op kinds or name patterns, e.g. 'linear' or 'conv,linear,!classifier'")
+    include = [t for t in terms if not t.startswith("!")]
+    exclude = [t[1:].strip() for t in terms if t.startswith("!")]
+    if any(not t for t in exclude):
+        raise InputError("<layers>", "--layers", "expected a kind or pattern after '!'")
+    return include, exclude
+
+
+def _matches(layer: "Layer", term: str) -> bool:
+    """A term is an op kind (``KIND_WORDS``) or an ``fnmatch`` pattern on the full layer name."""
+    kind = KIND_WORDS.get(term.lower())
+    return layer.kind == kind if kind is not None else fnmatch.fnmatchcase(layer.name, term)
 
 
 def problem_label(problem: Problem) -> str:
@@ -168,6 +197,53 @@ class LayerGraph:
             problem: Problem = attrs["problem"]
             groups.setdefault(problem.key(), (problem, []))[1].append(n)
         return list(groups.values())
+
+    def select(self, layers: str | Sequence[str]) -> "LayerGraph":
+        """The sub-graph of the layers a filter selects (same order, edges among them kept).
+
+        ``layers``: comma-separated terms; a term is an op kind (``linear``, ``conv``,
+        ``dwconv``/``depthwise``, ``matmul``/``attention``) or a shell-style pattern on the
+        full layer name (``*.mlp.*``, ``classifier``, ``*@decode*``); ``!term`` excludes. A
+        layer is kept when it matches some included term (or there are none) and no excluded
+        one. ``meta['layers']`` records the filter. InputError when nothing is selected.
+        """
+        include, exclude = parse_layer_filter(layers)
+        keep = [l.name for l in self.layers()
+                if (not include or any(_matches(l, t) for t in include)) and not any(_matches(l, t) for t in exclude)]
+        if not keep:
+            raise InputError(f"<graph {self.name}>", "--layers",
+                             f"the filter {','.join(include + ['!' + t for t in exclude])!r} selects no layer "
+                             f"(kinds: {', '.join(sorted(KIND_WORDS))}; or name patterns such as '*.mlp.*')")
+        sub = LayerGraph(self.name, {**self.meta, "layers": ",".join(include + ["!" + t for t in exclude])})
+        chosen = set(keep)
+        sub.graph.add_nodes_from((n, self.graph.nodes[n]) for n in keep)    # execution order kept
+        sub.graph.add_edges_from((u, v) for u, v in self.graph.edges if u in chosen and v in chosen)
+        return sub
+
+    def add_pass(self, other: "LayerGraph", suffix: str, after: Iterable[str] = ()) -> None:
+        """Append every layer of ``other`` named ``<name>@<suffix>`` (its edges kept); its
+        source layers read what the layers in ``after`` wrote."""
+        rename = {n: f"{n}{PASS_SEPARATOR}{suffix}" for n in other.names()}
+        after = list(after)
+        for layer in other.layers():
+            preds = [rename[p] for p in other.predecessors(layer.name)] or after
+            self.add_layer(rename[layer.name], layer.problem, layer.kind, inputs=preds, weight_name=layer.weight_name,
+                           count=layer.count, weight_transposed=layer.weight_transposed)
+
+    def one_pass(self) -> "LayerGraph":
+        """One layer per pass name (``pass_name``), named by it: the distinct layers of a
+        multi-pass graph (for matching checkpoint tensors and calibration statistics)."""
+        out = LayerGraph(self.name, self.meta)
+        for layer in self.layers():
+            base = pass_name(layer.name)
+            if base not in out.graph:
+                out.add_layer(base, layer.problem, layer.kind, weight_name=layer.weight_name, count=layer.count,
+                              weight_transposed=layer.weight_transposed)
+        return out
+
+    def sinks(self) -> list[str]:
+        """Layers no other layer reads from (the pass's outputs)."""
+        return [n for n in self.graph.nodes if self.graph.out_degree(n) == 0]
 
     def total_macs(self) -> int:
         """Multiply-accumulates of the whole graph (counts included)."""

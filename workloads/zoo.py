@@ -20,7 +20,8 @@ from workloads.transformer import Phase, transformer_graph, vision_tokens
 from workloads.yamlio import InputError, as_int, load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-PHASES = ("prefill", "decode")
+PHASES = ("prefill", "decode", "generate")
+DEFAULT_DECODE_TOKENS = 20   # BitMoD's generative metric: prefill + 20 generated tokens (yc2367/BitMoD figures/speedup)
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,19 @@ def build_graph(
     kv_len: int | None = None,
     include_lm_head: bool = False,
     image_size: int | None = None,
+    decode_tokens: int = DEFAULT_DECODE_TOKENS,
 ) -> LayerGraph:
-    """Layer graph of ``model`` for one inference pass.
+    """Layer graph of ``model`` for one inference pass (or, for ``generate``, several).
 
     Args:
         model: built-in name or alias (see :func:`known_models`), a path to a Hugging
             Face ``config.json`` (or a directory holding one) of a GPT-2, OPT, Llama, Phi,
             BERT or ViT/DeiT model, or a path to an ``.onnx`` file
             (:func:`workloads.onnx_graph.graph_from_onnx`; prefill only, ``batch`` inputs).
-        phase: ``prefill`` (``seq_len`` new tokens per sequence) or ``decode`` (one new
-            token per sequence). Encoders and CNNs have only ``prefill``.
+        phase: ``prefill`` (``seq_len`` new tokens per sequence), ``decode`` (one new
+            token per sequence) or ``generate`` (a prefill then ``decode_tokens`` decode
+            steps with a growing KV cache; step i's layers are named ``<layer>@decode<i>``).
+            Encoders and CNNs have only ``prefill``.
         seq_len: prefill context length in tokens; in decode, the default ``kv_len``.
             Ignored by vision models, whose token count follows from the image size.
         batch: sequences (or images) per pass.
@@ -121,6 +125,7 @@ def build_graph(
         include_lm_head: add the LM head (vocabulary logits of the last position of each
             sequence). Vision models always include their classifier.
         image_size: input height = width in pixels for vision models (default: the model's, 224).
+        decode_tokens: tokens generated after the prefill in the ``generate`` phase.
     """
     phase_name = phase.strip().lower() if isinstance(phase, str) else phase
     if phase_name not in PHASES:
@@ -142,6 +147,9 @@ def build_graph(
     if not isinstance(include_lm_head, bool):
         raise InputError("<model>", "include_lm_head", f"expected true or false, got {include_lm_head!r}")
 
+    if phase_name == "generate":
+        return _generate_graph(model, seq_len, batch, kv_len, include_lm_head, image_size,
+                               _check_int(decode_tokens, "decode_tokens", 1))
     model_type = config.get("model_type")
     meta: dict[str, Any] = {"model": name, "source": source, "phase": phase_name, "batch": batch,
                             "include_lm_head": include_lm_head, "model_type": model_type}
@@ -174,6 +182,29 @@ def build_graph(
     lm_head = include_lm_head and cfg.is_lm
     meta.update(seq_len=seq_len, kv_len=kv, query_rows=rows, keys=keys, include_lm_head=lm_head)
     return transformer_graph(cfg, name, Phase(phase_name, batch, rows, keys), include_lm_head=lm_head, meta=meta)
+
+
+def _generate_graph(model: str, seq_len: int, batch: int, kv_len: int | None, include_lm_head: bool,
+                    image_size: int | None, decode_tokens: int) -> LayerGraph:
+    """A prefill of ``seq_len`` tokens, then ``decode_tokens`` decode steps; step i attends to
+    the ``kv_len + seq_len + i - 1`` cached tokens and itself."""
+    prefill = build_graph(model, "prefill", seq_len, batch, kv_len, include_lm_head, image_size)
+    cached = (kv_len or 0) + seq_len
+    try:
+        build_graph(model, "decode", seq_len, batch, cached, include_lm_head, image_size)
+    except InputError as exc:
+        if exc.key == "phase":
+            _only_prefill(prefill.name, "generate", None)
+        raise
+    g = LayerGraph(prefill.name, {**prefill.meta, "phase": "generate", "decode_tokens": decode_tokens,
+                                  "keys": cached + decode_tokens})
+    g.graph = prefill.graph.copy()
+    last = g.sinks()
+    for i in range(1, decode_tokens + 1):
+        step = build_graph(model, "decode", seq_len, batch, cached + i - 1, include_lm_head)
+        g.add_pass(step, f"decode{i}", after=last)
+        last = [f"{n}@decode{i}" for n in step.sinks()]
+    return g
 
 
 def _only_prefill(name: str, phase: str, kv_len: int | None) -> None:

@@ -24,7 +24,7 @@ from sparsity_models.capture import Operands, evenly
 from sparsity_models.checkpoints import CHECKPOINTS, MAX_ROWS, RealCheckpoint
 from sparsity_models.families import FAMILIES, resolve, validate
 from sparsity_models.layerstats import LayerStats, compute_sections
-from sparsity_models.profiles import PROFILE_VERSION, SensitiveKeys, section_key
+from sparsity_models.profiles import PROFILE_VERSION, SensitiveKeys
 from sparsity_models.sections import SECTIONS, section_params
 from workloads.yamlio import load_yaml, write_atomic
 

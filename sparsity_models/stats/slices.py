@@ -64,13 +64,44 @@ def _tile_products(wu: torch.Tensor, xu: torch.Tensor, tile_k: int) -> torch.Ten
     return out
 
 
+def dtp_pair_cycles(dwo: torch.Tensor, swo: torch.Tensor, n_dwo: int, n_swo: int, pes: int) -> torch.Tensor:
+    """Cycles per tile under double tile processing (panacea.txt Sec. III-D "Double tile processing").
+
+    ``dwo`` ``[R, Tb, Kt]`` and ``swo`` ``[Kt]``: outer products per tile for the DWOs and the
+    SWOs. A PEA holds two weight sub-tiles, rows r and r + ``pes`` of each 2 x ``pes``-row weight
+    tile (the 2TM x K tile of the DTP condition), and runs both on one activation sub-tile; the
+    second sub-tile's ``W_LO x_LO`` products may go to the DWOs. With DWO work D1 + D2 and SWO
+    work S1 + S2 the pair takes ``max((D1 + D2) / n_dwo, S1 / n_swo, (D1 + D2 + S1 + S2) /
+    (n_dwo + n_swo))`` cycles (the best split of S2 between SWOs and DWOs); each of its two tiles
+    is charged half. A row without a partner runs alone. Returns ``[R, Tb, Kt]``.
+    """
+    rows = dwo.shape[0]
+    s = swo.expand_as(dwo)
+    alone = torch.maximum(dwo / n_dwo, s / n_swo)
+    out = alone.clone()
+    for start in range(0, rows, 2 * pes):
+        first = torch.arange(start, min(start + pes, rows))
+        second = first + pes
+        keep = second < rows
+        a, b = first[keep], second[keep]
+        if not len(a):
+            continue
+        d = dwo[a] + dwo[b]
+        pair = torch.maximum(torch.maximum(d / n_dwo, s[a] / n_swo), (d + s[a] + s[b]) / (n_dwo + n_swo))
+        out[a] = pair / 2
+        out[b] = pair / 2
+    return out
+
+
 def panacea_stats(w: torch.Tensor, x: torch.Tensor, v: int, weight_bits: int, zpm: bool, dbs: bool,
-                  dbs_target: float, rle_bits: int, tile_k: int, n_dwo: int, n_swo: int) -> dict:
+                  dbs_target: float, rle_bits: int, tile_k: int, n_dwo: int, n_swo: int, dtp: bool = False,
+                  pes: int = 16) -> dict:
     """Panacea's AQS-GEMM statistics for weights ``[M, K]`` and calibration activations ``[T, K]``.
 
     Per k of a tile: SWOs take the ``n`` dense ``W_LO x_LO`` outer products; DWOs take
     ``n*[x_HO unc] + [w_HO unc] + [w_HO unc][x_HO unc]``. A tile takes
-    ``max(sum SWO work / n_swo, sum DWO work / n_dwo)`` cycles; ``tile_cycles`` holds that per
+    ``max(sum SWO work / n_swo, sum DWO work / n_dwo)`` cycles, or with ``dtp`` its share of a
+    double tile (:func:`dtp_pair_cycles`, ``pes`` PEAs); ``tile_cycles`` holds that per
     reduction step (one step = every lane of the v x v output block does one MAC).
     """
     k = w.shape[1]
@@ -91,7 +122,11 @@ def panacea_stats(w: torch.Tensor, x: torch.Tensor, v: int, weight_bits: int, zp
     else:                                                               # 4-bit weights: one slice
         swo = klen
         dwo = xsum.unsqueeze(0).expand(wu.shape[0], -1, -1)
-    cycles = torch.maximum(swo / n_swo, dwo / n_dwo) / klen             # [R, Tb, Kt] cycles per step
+    if dtp:
+        tile = dtp_pair_cycles(dwo, swo, n_dwo, n_swo, pes)
+    else:
+        tile = torch.maximum(swo / n_swo, dwo / n_dwo)
+    cycles = tile / klen                                                # [R, Tb, Kt] cycles per step
     ho_slice = (aq.xu >> aq.lo_bits)
     variants = {}
     for name, (z, d) in {"plain": (False, False), "zpm": (True, False), "dbs": (False, True), "zpm_dbs": (True, True)}.items():
@@ -103,7 +138,7 @@ def panacea_stats(w: torch.Tensor, x: torch.Tensor, v: int, weight_bits: int, zp
     wbits = 4 * n + e_w * (4 + rle_bits / v) if n > 0 else 4.0
     xbits = 4 + e_x * (4 + rle_bits / v)
     out = {
-        "v": v, "weight_bits": weight_bits, "lo_slices": n, "zpm": zpm, "dbs": dbs,
+        "v": v, "weight_bits": weight_bits, "lo_slices": n, "zpm": zpm, "dbs": dbs, "dtp": dtp,
         "rho_w": rho_w, "rho_x": rho_x,
         "act_slice_sparsity": float((ho_slice == aq.r).float().mean()),
         "act_vector_sparsity_variants": variants,

@@ -71,3 +71,53 @@ def test_transformer_macs_scale_linearly_in_batch(model, decode, seq_len, batch,
     assert many.total_macs() == batch * one.total_macs()
     assert many.names() == one.names()
     assert many.weight_elements() == one.weight_elements()
+
+
+def test_generate_graph_is_a_prefill_then_decode_steps_with_a_growing_cache():
+    g = build_graph("llama-3.2-1b", "generate", seq_len=32, decode_tokens=4, include_lm_head=True)
+    pre = build_graph("llama-3.2-1b", "prefill", seq_len=32, include_lm_head=True)
+    steps = [build_graph("llama-3.2-1b", "decode", seq_len=32, kv_len=32 + i, include_lm_head=True) for i in range(4)]
+    assert g.meta["phase"] == "generate" and g.meta["decode_tokens"] == 4
+    assert g.names()[:len(pre)] == pre.names()
+    assert g.names()[len(pre):] == [f"{n}@decode{i + 1}" for i, s in enumerate(steps) for n in s.names()]
+    assert g.total_macs() == pre.total_macs() + sum(s.total_macs() for s in steps)
+    # step i attends to 32 + i - 1 cached keys and itself
+    assert [g.layer(f"layers.0.self_attn.qk@decode{i}").problem.bounds["M"] for i in (1, 4)] == [33, 36]
+    # the first step reads the prefill's output; weights keep their checkpoint names
+    assert g.predecessors("layers.0.self_attn.q_proj@decode1") == pre.sinks()
+    assert g.layer("lm_head@decode3").weight_name == pre.layer("lm_head").weight_name
+    assert [l.name for l in g.one_pass().layers()] == pre.names()
+
+
+def test_generate_rejects_encoders_and_bad_token_counts():
+    import pytest
+
+    from workloads.yamlio import InputError
+
+    with pytest.raises(InputError, match="not an autoregressive decoder; expected 'prefill', got 'generate'"):
+        build_graph("bert-base", "generate")
+    with pytest.raises(InputError, match="decode_tokens"):
+        build_graph("gpt2", "generate", decode_tokens=0)
+
+
+def test_layer_filter_by_kind_pattern_and_exclusion():
+    import pytest
+
+    from workloads.yamlio import InputError
+
+    g = build_graph("vit-s")
+    kinds = {l.kind for l in g.select("attention").layers()}
+    assert kinds == {"matmul"} and len(g.select("matmul")) == 2 * 12
+    no_head = g.select("conv,linear,!classifier")
+    assert "classifier" not in no_head and "embeddings.patch_embeddings.projection" in no_head
+    assert len(no_head) == len(g) - 2 * 12 - 1
+    qkv = g.select("*.query,*.key,*.value")
+    assert len(qkv) == 3 * 12 and qkv.meta["layers"] == "*.query,*.key,*.value"
+    assert g.select("!*.qk,!*.av").names() == g.select("conv,linear").names()
+    # edges among the kept layers are kept, order is execution order
+    mlp = g.select("*.intermediate.dense,*.output.dense")
+    assert mlp.names() == [n for n in g.names() if n in mlp]
+    with pytest.raises(InputError, match="selects no layer"):
+        g.select("dwconv")
+    with pytest.raises(InputError, match="after '!'"):
+        g.select("linear,!")
