@@ -101,7 +101,18 @@ def bits_table(arch: Arch, problem: Problem, models: BitLevelModels) -> np.ndarr
         compressed = models.formats is not None and (models.format_levels is None or lvl.name in models.format_levels)
         for j, ds in enumerate(problem.dataspace_names):
             bits[i, j] = models.formats.bits_per_element(ds) if compressed else lvl.word_bits  # type: ignore[union-attr]
-    return bits
+    return _checked(bits, "format model", "bits_per_element")
+
+
+MAX_CYCLES = 2**62   # cycles beyond this are not represented (int64); such mappings are invalid
+
+
+def _checked(values: Any, source: str, key: str) -> np.ndarray:
+    """A plug-in's per-candidate numbers as floats; NaN, infinite or negative ones are an error."""
+    out = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(out)) or np.any(out < 0):
+        raise InputError(source, key, f"expected finite numbers >= 0, got {out.ravel()[:4].tolist()}")
+    return out
 
 
 def _used_clusters(arch: Arch, i: int, counts: NestCounts) -> np.ndarray:
@@ -162,7 +173,8 @@ def evaluate_batch(
     lock = L if models.lockstep_level is None else arch.level_index(models.lockstep_level, "<spec>", "lockstep_level")
     lock_from = 0 if lock == L else lock
     n_lanes = counts.used_instances[:, L] // counts.used_instances[:, lock_from]
-    compute_cycles = counts.compute_steps * np.asarray(models.work.cycles_per_step(n_lanes), float)
+    per_step = _checked(models.work.cycles_per_step(n_lanes), f"work model {models.work.family}", "cycles_per_step")
+    compute_cycles = counts.compute_steps * per_step
 
     # Bandwidth: cycles each level instance needs for its traffic (words per cycle).
     level_cycles = np.zeros((B, L))
@@ -170,14 +182,16 @@ def evaluate_batch(
         r = words["reads"][:, i].sum(axis=1)
         w = words["fills"][:, i].sum(axis=1) + words["updates"][:, i].sum(axis=1)
         need = np.zeros(B)
-        if lvl.read_bandwidth:
-            need = np.maximum(need, r / lvl.read_bandwidth)
-        if lvl.write_bandwidth:
-            need = np.maximum(need, w / lvl.write_bandwidth)
-        if lvl.shared_bandwidth:
-            need = np.maximum(need, (r + w) / lvl.shared_bandwidth)
+        with np.errstate(divide="ignore"):   # a bandwidth of 0 (API-built arch): never done
+            for traffic, bandwidth in ((r, lvl.read_bandwidth), (w, lvl.write_bandwidth), (r + w, lvl.shared_bandwidth)):
+                if bandwidth is not None:
+                    need = np.maximum(need, np.where(traffic > 0, traffic / bandwidth, 0.0))
         level_cycles[:, i] = need
-    cycles = np.ceil(np.maximum(compute_cycles, level_cycles.max(axis=1, initial=0.0))).astype(np.int64)
+    exact_cycles = np.ceil(np.maximum(compute_cycles, level_cycles.max(axis=1, initial=0.0)))
+    # A count that cannot be represented (or an infinite bandwidth need) makes the mapping invalid.
+    representable = np.isfinite(exact_cycles) & (exact_cycles < MAX_CYCLES)
+    valid &= representable
+    cycles = np.where(representable, exact_cycles, MAX_CYCLES).astype(np.int64)
 
     # Energy (Timeloop: buffer.cpp ComputeBufferEnergy / FinalizeBufferEnergy, arithmetic.cpp Evaluate).
     n_ds = len(problem.dataspaces)
@@ -186,12 +200,14 @@ def evaluate_batch(
     energy_network = np.zeros((B, L, n_ds))
     # MACs performed: steps x active lanes (= the problem's MACs unless factors are padded).
     performed = counts.compute_steps * counts.used_instances[:, L]
-    actions = {k: v * performed for k, v in models.work.actions_per_mac(n_lanes).items()}
+    actions = {k: _checked(v, f"work model {models.work.family}", f"actions_per_mac.{k}") * performed
+               for k, v in models.work.actions_per_mac(n_lanes).items()}
     energy_compute = np.zeros(B)
     if ert is not None:
         for i, lvl in enumerate(arch.levels):
             used_i = counts.used_instances[:, i]
-            e_op = {op: ert.energy(lvl.path, lvl.name, op) for op in ("read", "fill", "update")}
+            e_op = {op: float(_checked(ert.energy(lvl.path, lvl.name, op), ert.source, f"{lvl.name}.{op}"))
+                    for op in ("read", "fill", "update")}
             per_instance = sum(vector[k][:, i] * e_op[op] for k, op in (("reads", "read"), ("fills", "fill"), ("updates", "update")))
             energy_level[:, i] = per_instance / _cluster_utilization(arch, i, counts)[:, None] * used_i[:, None]
             addr_gen = lvl.attributes.get("addr_gen_energy")
@@ -205,6 +221,8 @@ def evaluate_batch(
         for action, count in actions.items():
             energy_compute += count * ert.energy(comp.path, comp.name, action)
     utilization = counts.used_instances[:, L] / arch.compute.instances
+    total = energy_level.sum(axis=(1, 2)) + energy_leak.sum(axis=1) + energy_network.sum(axis=(1, 2)) + energy_compute
+    valid &= np.isfinite(total) & (total >= 0)
     return BatchEvaluation(
         counts, valid, capacity_use, compute_cycles, level_cycles, cycles, energy_level, energy_leak,
         energy_network, energy_compute, actions, vector, utilization,

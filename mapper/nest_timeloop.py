@@ -183,6 +183,15 @@ def _compute_child(mesh: Mesh, s: int, A: np.ndarray, loops: LoopArrays, slots: 
 
 # ---- collapse into per-level counts (tiling.cpp) -----------------------------------------
 
+def _times_over(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``a * b // c`` exactly, also where ``a * b`` would overflow int64 (huge tensors)."""
+    big = a.astype(float) * b >= 2**62
+    out = np.where(big, 0, a * np.where(big, 0, b)) // c
+    for i in np.nonzero(big)[0]:
+        out[i] = int(a[i]) * int(b[i]) // int(c[i])
+    return out
+
+
 def _round(x: np.ndarray) -> np.ndarray:
     """C's round() for the non-negative counts Timeloop stores as integers."""
     return np.floor(x + 0.5)
@@ -224,7 +233,7 @@ def analyze_timeloop(problem: Problem, arch: Arch, batch: MappingBatch) -> NestC
         partition[:, 0] = size[:, 0]
         for c in range(1, L):
             denom = np.where(fan[:, c - 1] > 1, union[:, c - 1], size[:, c])
-            partition[:, c] = partition[:, c - 1] * size[:, c] // denom
+            partition[:, c] = _times_over(partition[:, c - 1], size[:, c], denom)
         # ComputeParentAccessShare: what one child receives from its parent.
         share = np.zeros((B, L))
         share[:, 1:] = weighted[:, :-1] / fan[:, :-1]
