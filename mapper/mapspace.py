@@ -84,15 +84,27 @@ class Mapspace:
         return sorted(candidates)
 
     def _dim_tuples(self, k: int, dim: str) -> np.ndarray:
-        """[n, slots] allowed factor tuples of one dimension (constraints and fanouts applied)."""
-        rows = []
+        """[n, slots] allowed factor tuples of one dimension (constraints and fanouts applied), in
+        lexicographic order (the order of :func:`ordered_factorizations`).
+
+        Built slot by slot over the divisors of the bound: a prefix of factors grows by every
+        allowed divisor of what remains, so only allowed tuples are ever materialized."""
+        parts = []
         for bound in self.padded_bounds(self.problem.bounds[dim]):
-            for tup in ordered_factorizations(bound, len(self.slots)):
-                if all(self._slot_allows(s, dim, f) for s, f in zip(self.slots, tup)):
-                    rows.append(tup)
-        if not rows:
+            divs = np.array([f for f in range(1, bound + 1) if bound % f == 0], I64)
+            allowed = np.array([[self._slot_allows(s, dim, int(f)) for f in divs] for s in self.slots], bool)
+            rows, rest = np.zeros((1, 0), I64), np.array([bound], I64)
+            for s in range(len(self.slots) - 1):
+                take = allowed[s][None, :] & (rest[:, None] % divs[None, :] == 0)
+                r, c = np.nonzero(take)
+                rows = np.concatenate([rows[r], divs[c][:, None]], axis=1)
+                rest = rest[r] // divs[c]
+            last_ok = allowed[-1][np.searchsorted(divs, rest)]
+            parts.append(np.concatenate([rows[last_ok], rest[last_ok][:, None]], axis=1))
+        out = np.concatenate(parts)
+        if not len(out):
             raise InputError("<constraints>", f"factors.{dim}", f"no factorization of {dim}={self.problem.bounds[dim]} satisfies the constraints and fanouts")
-        return np.array(rows, I64)
+        return out
 
     def _slot_allows(self, slot: Slot, dim: str, f: int) -> bool:
         lc: LevelConstraints = self.constraints.levels[slot.level]
