@@ -68,6 +68,7 @@ class Mapspace:
                 self.slots.append(Slot(i, "y"))
         self.dim_tuples = [self._dim_tuples(k, d) for k, d in enumerate(problem.dims)]
         self.keep_patterns = self._keep_patterns()
+        self.tail_rank = self._tail_rank()
 
     # ---- factor tuples per dimension -----------------------------------------------------
     def padded_bounds(self, bound: int) -> list[int]:
@@ -184,6 +185,31 @@ class Mapspace:
         inner_rev = tuple(reversed([k for k in fixed_inner if k in nonunit]))  # outer-to-inner tail
         free = [k for k in nonunit if k not in inner_rev]
         return [units + perm + inner_rev for perm in itertools.permutations(free)]
+
+    def canonical_orders(self, T: np.ndarray, order: np.ndarray, matters: np.ndarray) -> np.ndarray:
+        """One representative of each class of equivalent loop orders [n, L, D] (outer to inner).
+
+        Loops of bound 1 go outermost in dimension order, a level's partial-permutation
+        constraint keeps its (non-unit) dimensions innermost in the given order, and the other
+        loops keep their relative order, or take dimension order where ``matters`` [n, L] says
+        the level's order cannot change any count (see :meth:`order_matters`)."""
+        D = self.D
+        dims = np.arange(D, dtype=I64)
+        pos = np.argsort(order, axis=2)  # position of each dim in the order
+        key = np.where(matters[:, :, None], pos, dims[None, None, :])
+        tail = self.tail_rank[None]
+        nonunit = T > 1
+        key = np.where(nonunit & (tail >= 0), D + tail, key)
+        key = np.where(nonunit, key, dims[None, None, :] - 2 * D)
+        return np.argsort(key, axis=2, kind="stable").astype(I64)
+
+    def _tail_rank(self) -> np.ndarray:
+        """[L, D] outer-to-inner rank of each dim in its level's partial-permutation constraint (-1: free)."""
+        rank = np.full((self.L, self.D), -1, I64)
+        for i, lc in enumerate(self.constraints.levels):
+            for j, d in enumerate(lc.permutation):  # innermost first
+                rank[i, self.problem.dims.index(d)] = len(lc.permutation) - 1 - j
+        return rank
 
     def count(self, limit: int) -> int:
         """Points ``enumerate`` yields (an upper bound under partial-permutation constraints);

@@ -148,7 +148,8 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
-        _guided(space, run, np.random.default_rng(seed), max_evaluations, time_limit_s, start, patience, population, mutants, stats)
+        _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
+                mutants).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -185,112 +186,271 @@ class _RowIndex:
         return np.where(self.sorted[pos] == keys, self.order[pos], -1)
 
 
-def _smallest_prime_factor(values: np.ndarray) -> np.ndarray:
-    """Smallest prime factor of each value (values >= 2)."""
-    spf = values.copy()
-    f = 2
-    remaining = values > 3
-    while remaining.any() and f * f <= int(values.max()):
-        hit = remaining & (values % f == 0)
-        spf[hit] = f
-        remaining &= ~hit
-        f += 1
-    return spf
-
-
 @dataclass
-class _Population:
-    """Candidates as arrays: factor-tuple index per dim, outer-to-inner orders, keep-pattern index."""
+class _Candidates:
+    """Mappings as arrays: factor-tuple row per dim, outer-to-inner loop orders, keep-pattern index."""
 
     idx: np.ndarray    # [n, D]
     order: np.ndarray  # [n, L, D]
     keep: np.ndarray   # [n]
 
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def take(self, sel: np.ndarray | int) -> "_Candidates":
+        sel = np.atleast_1d(np.asarray(sel, np.int64))
+        return _Candidates(self.idx[sel], self.order[sel], self.keep[sel])
+
     def keys(self) -> list[bytes]:
         flat = np.concatenate([self.idx, self.order.reshape(len(self.idx), -1), self.keep[:, None]], axis=1)
         return [row.tobytes() for row in np.ascontiguousarray(flat)]
 
-    def take(self, sel: np.ndarray) -> "_Population":
-        return _Population(self.idx[sel], self.order[sel], self.keep[sel])
-
     @staticmethod
-    def concat(parts: list["_Population"]) -> "_Population":
-        return _Population(np.concatenate([p.idx for p in parts]), np.concatenate([p.order for p in parts]),
+    def concat(parts: list["_Candidates"]) -> "_Candidates":
+        return _Candidates(np.concatenate([p.idx for p in parts]), np.concatenate([p.order for p in parts]),
                            np.concatenate([p.keep for p in parts]))
 
 
-def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, max_evaluations: int,
-            time_limit_s: float | None, start: float, patience: int, population: int, mutants: int,
-            stats: dict[str, int]) -> None:
-    index = [_RowIndex(t) for t in space.dim_tuples]
-    keep_masks = np.array([_keep_mask(space, k) for k in space.keep_patterns], np.int64)
-    mask_to_keep = {int(m): i for i, m in enumerate(keep_masks)}
-    seen: set[bytes] = set()
-    elite_vals = np.zeros(0)
-    elite_keys: list[bytes] = []
-    elites = _Population(np.zeros((0, space.D), np.int64), np.zeros((0, space.L, space.D), np.int64), np.zeros(0, np.int64))
+@dataclass
+class _Arm:
+    """The local search of one keep pattern: its current point and whether it is at a local optimum."""
 
-    def out_of_budget() -> bool:
-        if stats["evaluated"] >= max_evaluations:
+    pattern: int
+    point: _Candidates
+    value: float
+    starts: _Candidates  # further screened start points, best first
+    converged: bool = False
+
+
+class _Guided:
+    """Guided search state: one evaluation cache and budget shared by every keep-pattern arm."""
+
+    def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
+                 max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
+                 mutants: int):
+        self.space, self.run, self.rng, self.stats = space, run, rng, stats
+        self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
+        self.patience, self.population, self.mutants = patience, population, mutants
+        self.index = [_RowIndex(t) for t in space.dim_tuples]
+        self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
+        self.cache: dict[bytes, float] = {}
+        self.slot_level = np.array([s.level for s in space.slots], np.int64)
+        self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def out_of_budget(self) -> bool:
+        if self.stats["evaluated"] >= self.max_evaluations:
             return True
-        return time_limit_s is not None and time.perf_counter() - start > time_limit_s
+        return self.time_limit_s is not None and time.perf_counter() - self.start > self.time_limit_s
 
-    def evaluate(cands: _Population) -> None:
-        nonlocal elites, elite_vals, elite_keys
-        keys = cands.keys()
-        fresh = [i for i, k in enumerate(keys) if not (k in seen or seen.add(k))]  # type: ignore[func-returns-value]
-        if not fresh:
+    def evaluate(self, c: _Candidates) -> np.ndarray:
+        """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
+        canonical in place; each distinct mapping is evaluated once, in one batch per keep pattern."""
+        space = self.space
+        T, SX, SY = space._assemble(c.idx)
+        c.order = space.canonical_orders(T, c.order, self.matters[c.keep])
+        keys = c.keys()
+        fresh: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self.cache and k not in fresh:
+                fresh[k] = i
+        pos = np.fromiter(fresh.values(), np.int64, len(fresh))
+        pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
+        if len(pos):
+            ok = space._combination_ok(SX[pos], SY[pos])
+            for i in pos[~ok]:
+                self.cache[keys[i]] = np.inf
+            pos = pos[ok]
+            for p in np.unique(c.keep[pos]):
+                sel = pos[c.keep[pos] == p]
+                group_keys = [keys[i] for i in sel]
+                batch = MappingBatch(T[sel], SX[sel], SY[sel], c.order[sel], space.keep_patterns[int(p)])
+                values = self.run(batch, group_keys)
+                for k, v in zip(group_keys, values.tolist()):
+                    self.cache[k] = v
+        return np.array([self.cache.get(k, np.inf) for k in keys])
+
+    # ---- start points -----------------------------------------------------------------------
+    def screen(self) -> list[_Arm]:
+        """Per keep pattern: the smallest-tile mapping and random samples; one arm per pattern
+        with a valid point, started from its best."""
+        space = self.space
+        P = len(space.keep_patterns)
+        n = max(4, min(self.mutants, self.max_evaluations // (8 * P)))
+        batch = space.sample(self.rng, n * P, space.keep_patterns[0])
+        idx = np.stack([self.index[k].find(_dim_rows(space, batch, k)) for k in range(space.D)], axis=1)
+        m = len(idx) // P
+        keep = np.repeat(np.arange(P, dtype=np.int64), m)
+        parts = [_Candidates(idx[: m * P], batch.permutation[: m * P], keep)]
+        outer = np.array([self.index[k].find(np.array([[space.problem.bounds[d] if s == 0 else 1 for s in range(len(space.slots))]]))[0]
+                          for k, d in enumerate(space.problem.dims)], np.int64)
+        if np.all(outer >= 0):
+            parts.insert(0, _Candidates(np.tile(outer, (P, 1)), np.tile(np.arange(space.D), (P, space.L, 1)), np.arange(P, dtype=np.int64)))
+        cands = _Candidates.concat(parts)
+        values = self.evaluate(cands)
+        arms = []
+        for p in range(P):
+            sel = np.nonzero((cands.keep == p) & np.isfinite(values))[0]
+            if not len(sel):
+                continue
+            sel = sel[np.argsort(values[sel], kind="stable")][: self.population]
+            arms.append(_Arm(p, cands.take(sel[0]), float(values[sel[0]]), cands.take(sel[1:])))
+        arms.sort(key=lambda a: a.value)
+        return arms
+
+    # ---- neighbourhoods ---------------------------------------------------------------------
+    def dim_moves(self, x: _Candidates) -> _Candidates:
+        """Every allowed factor tuple of one dimension that differs from x's in at most two slots
+        (a factor moved between two slots), each also with its newly non-unit loops innermost."""
+        space, parts = self.space, []
+        for d in range(space.D):
+            rows = space.dim_tuples[d]
+            cur = rows[x.idx[0, d]]
+            near = np.nonzero(((rows != cur).sum(axis=1) <= 2) & (np.arange(len(rows)) != x.idx[0, d]))[0]
+            if not len(near):
+                continue
+            idx = np.repeat(x.idx, len(near), axis=0)
+            idx[:, d] = near
+            order = np.repeat(x.order, len(near), axis=0)
+            parts.append(_Candidates(idx, order, np.repeat(x.keep, len(near))))
+            # Variant: the loop of d innermost at every level where it became non-unit.
+            grown = (rows[near] > 1) & (cur <= 1)[None, :] & self.slot_temporal[None, :]
+            if grown.any():
+                inner = order.copy()
+                for s in np.nonzero(grown.any(axis=0))[0]:
+                    lvl = self.slot_level[s]
+                    hit = grown[:, s]
+                    inner[hit, lvl] = _move_innermost(inner[hit, lvl], d)
+                hit = grown.any(axis=1)
+                parts.append(_Candidates(idx[hit], inner[hit], np.repeat(x.keep, int(hit.sum()))))
+        return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
+
+    def order_moves(self, x: _Candidates, cap: int = 120) -> _Candidates:
+        """Every loop order of one level (levels whose order can matter), at most ``cap`` per level."""
+        space, parts = self.space, []
+        T, _, _ = space._assemble(x.idx)
+        matters = self.matters[x.keep[0]]
+        for lvl in range(space.L):
+            if not matters[lvl]:
+                continue
+            nonunit = tuple(int(k) for k in np.nonzero(T[0, lvl] > 1)[0])
+            if len(nonunit) < 2:
+                continue
+            orders = np.array(space.level_orders(lvl, nonunit), np.int64)
+            if len(orders) > cap:
+                orders = orders[self.rng.choice(len(orders), cap, replace=False)]
+            order = np.repeat(x.order, len(orders), axis=0)
+            order[:, lvl] = orders
+            parts.append(_Candidates(np.repeat(x.idx, len(orders), axis=0), order, np.repeat(x.keep, len(orders))))
+        return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
+
+    def exchange_moves(self, x: _Candidates, cap: int = 4096) -> _Candidates:
+        """Pairs of factor moves on two dimensions in opposite directions between the same two
+        slots (tile shape changes at about constant tile size: escapes capacity-bound optima)."""
+        space = self.space
+        moves = []  # (dim, row, src slot, dst slot)
+        for d in range(space.D):
+            rows = space.dim_tuples[d]
+            cur = rows[x.idx[0, d]]
+            diff = rows != cur
+            near = np.nonzero(diff.sum(axis=1) == 2)[0]
+            for r in near:
+                a, b = np.nonzero(diff[r])[0]
+                src, dst = (a, b) if rows[r, a] < cur[a] else (b, a)
+                moves.append((d, int(r), int(src), int(dst)))
+        by_pair: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for d, r, src, dst in moves:
+            by_pair.setdefault((src, dst), []).append((d, r))
+        pairs = []
+        for (src, dst), first in by_pair.items():
+            for d1, r1 in first:
+                for d2, r2 in by_pair.get((dst, src), []):
+                    if d1 < d2:
+                        pairs.append((d1, r1, d2, r2))
+        if not pairs:
+            return x.take(np.zeros(0, np.int64))
+        pairs_arr = np.array(pairs, np.int64)
+        if len(pairs_arr) > cap:
+            pairs_arr = pairs_arr[np.sort(self.rng.choice(len(pairs_arr), cap, replace=False))]
+        idx = np.repeat(x.idx, len(pairs_arr), axis=0)
+        n = np.arange(len(pairs_arr))
+        idx[n, pairs_arr[:, 0]] = pairs_arr[:, 1]
+        idx[n, pairs_arr[:, 2]] = pairs_arr[:, 3]
+        return _Candidates(idx, np.repeat(x.order, len(pairs_arr), axis=0), np.repeat(x.keep, len(pairs_arr)))
+
+    def kick(self, x: _Candidates, n: int) -> _Candidates:
+        """n random perturbations of x: two dimensions re-factored at random, one level's order shuffled."""
+        space = self.space
+        idx = np.repeat(x.idx, n, axis=0)
+        for _ in range(2):
+            d = self.rng.integers(space.D, size=n)
+            idx[np.arange(n), d] = [self.rng.integers(len(space.dim_tuples[k])) for k in d]
+        batch = MappingBatch(*space._assemble(idx), np.repeat(x.order, n, axis=0), space.keep_patterns[int(x.keep[0])])
+        order = batch.permutation.copy()
+        lvl = self.rng.integers(space.L, size=n)
+        shuffled = space.random_orders(self.rng, batch.temporal)
+        order[np.arange(n), lvl] = shuffled[np.arange(n), lvl]
+        return _Candidates(idx, order, np.repeat(x.keep, n))
+
+    # ---- local search -------------------------------------------------------------------------
+    def step(self, arm: _Arm) -> bool:
+        """One steepest-descent step of an arm over its neighbourhood; False at a local optimum."""
+        for moves in ((self.dim_moves, self.order_moves), (self.exchange_moves,)):
+            cands = _Candidates.concat([m(arm.point) for m in moves])
+            if not len(cands):
+                continue
+            values = self.evaluate(cands)
+            i = int(np.argmin(values))
+            if values[i] < arm.value * (1 - 1e-12):
+                arm.point, arm.value = cands.take(i), float(values[i])
+                return True
+        arm.converged = True
+        return False
+
+    def descend(self, arm: _Arm, steps: int | None = None) -> None:
+        done = 0
+        while not arm.converged and not self.out_of_budget() and (steps is None or done < steps):
+            self.step(arm)
+            done += 1
+
+    def run_search(self) -> None:
+        arms = self.screen()
+        # Successive halving over keep patterns: every arm descends, the better half goes on
+        # with twice the steps, until one arm is left or all have converged.
+        live, steps = arms, 1
+        while live and not self.out_of_budget():
+            for arm in live:
+                self.descend(arm, steps)
+            live.sort(key=lambda a: a.value)
+            if all(a.converged for a in live):
+                break
+            live = [a for a in live[: max(1, (len(live) + 1) // 2)]]
+            steps *= 2
+        if not arms:
             return
-        cands = cands.take(np.array(fresh))
-        keys = [keys[i] for i in fresh]
-        T, SX, SY = space._assemble(cands.idx)
-        ok = space._combination_ok(SX, SY)
-        parts, vals, pkeys = [elites], [elite_vals], list(elite_keys)
-        for keep_i in np.unique(cands.keep[ok]):
-            sel = np.nonzero(ok & (cands.keep == keep_i))[0]
-            group_keys = [keys[i] for i in sel]
-            batch = MappingBatch(T[sel], SX[sel], SY[sel], cands.order[sel], space.keep_patterns[int(keep_i)])
-            values = run(batch, group_keys)
-            finite = np.isfinite(values)
-            parts.append(cands.take(sel[finite]))
-            vals.append(values[finite])
-            pkeys += [k for k, f in zip(group_keys, finite) if f]
-        merged, merged_vals = _Population.concat(parts), np.concatenate(vals)
-        rank = sorted(range(len(merged_vals)), key=lambda i: (merged_vals[i], pkeys[i]))[:population]
-        elites, elite_vals, elite_keys = merged.take(np.array(rank, np.int64)), merged_vals[rank], [pkeys[i] for i in rank]
+        # Iterated local search from the best arm: kicks and restarts until `patience` of them
+        # in a row bring no improvement.
+        best = min(arms, key=lambda a: a.value)
+        stale = 0
+        while stale < self.patience and not self.out_of_budget():
+            kicked = self.kick(best.point, max(8, self.mutants // 16))
+            values = self.evaluate(kicked)
+            i = int(np.argmin(values))
+            if not np.isfinite(values[i]):
+                stale += 1
+                continue
+            trial = _Arm(best.pattern, kicked.take(i), float(values[i]), best.starts)
+            self.descend(trial)
+            if trial.value < best.value * (1 - 1e-12):
+                best, stale = trial, 0
+            else:
+                stale += 1
 
-    def random_candidates(n: int) -> _Population:
-        keep_i = int(rng.integers(len(space.keep_patterns)))
-        batch = space.sample(rng, n, space.keep_patterns[keep_i])
-        idx = np.stack([index[k].find(_dim_rows(space, batch, k)) for k in range(space.D)], axis=1)
-        return _Population(idx, batch.permutation, np.full(batch.size, keep_i, np.int64))
 
-    # Seed: the smallest-tile mapping (all factors outermost) under every keep pattern, plus random points.
-    outer = np.array([index[k].find(np.array([[space.problem.bounds[d] if s == 0 else 1 for s in range(len(space.slots))]]))[0]
-                      for k, d in enumerate(space.problem.dims)], np.int64)
-    seeds = []
-    if np.all(outer >= 0):
-        n_keep = min(len(space.keep_patterns), 256)
-        seeds.append(_Population(np.tile(outer, (n_keep, 1)), np.tile(np.arange(space.D), (n_keep, space.L, 1)),
-                                 np.arange(n_keep, dtype=np.int64)))
-    evaluate(_Population.concat(seeds + [random_candidates(256) for _ in range(max(1, mutants // 256))]))
-    stale, best_so_far = 0, np.inf
-    while not out_of_budget() and stale < patience:
-        parts = []
-        if len(elite_vals):
-            n_mut = mutants - mutants // 8
-            children = elites.take(np.arange(n_mut) % len(elite_vals))
-            for _ in range(3):
-                active = rng.random(n_mut) < 0.6
-                _mutate(space, children, active, rng, index, keep_masks, mask_to_keep)
-            parts.append(children)
-        parts += [random_candidates(256) for _ in range(max(1, mutants // 8 // 256))]
-        evaluate(_Population.concat(parts))
-        current = float(elite_vals[0]) if len(elite_vals) else np.inf
-        if current < best_so_far * (1 - 1e-9):
-            best_so_far, stale = current, 0
-        else:
-            stale += 1
+def _move_innermost(orders: np.ndarray, d: int) -> np.ndarray:
+    """Orders [n, D] (outer to inner) with dimension d moved to the innermost position."""
+    rest = orders[orders != d].reshape(len(orders), -1)
+    return np.concatenate([rest, np.full((len(orders), 1), d, orders.dtype)], axis=1)
 
 
 def _dim_rows(space: Mapspace, batch: MappingBatch, k: int) -> np.ndarray:
@@ -300,53 +460,3 @@ def _dim_rows(space: Mapspace, batch: MappingBatch, k: int) -> np.ndarray:
         arr = batch.temporal if slot.kind == "t" else batch.spatial_x if slot.kind == "x" else batch.spatial_y
         cols.append(arr[:, slot.level, k])
     return np.stack(cols, axis=1)
-
-
-def _keep_mask(space: Mapspace, keep: tuple[frozenset[str], ...]) -> int:
-    names = space.problem.dataspace_names
-    mask = 0
-    for i in range(1, space.L):
-        for j, d in enumerate(names):
-            if d in keep[i]:
-                mask |= 1 << ((i - 1) * len(names) + j)
-    return mask
-
-
-def _mutate(space: Mapspace, pop: _Population, active: np.ndarray, rng: np.random.Generator, index: list[_RowIndex],
-            keep_masks: np.ndarray, mask_to_keep: dict[int, int]) -> None:
-    """One random move for each active candidate, in place: 60% factor move, 30% loop swap, 10% keep flip."""
-    n = len(active)
-    move = rng.random(n)
-    # Factor move: take the smallest prime (or the whole factor) of one slot of a dim to another slot.
-    fm = active & (move < 0.6)
-    dim = rng.integers(space.D, size=n)
-    n_slots = len(space.slots)
-    src, dst = rng.integers(n_slots, size=n), rng.integers(n_slots, size=n)
-    whole = rng.random(n) < 0.5
-    for k in range(space.D):
-        sel = np.nonzero(fm & (dim == k) & (src != dst))[0]
-        if not len(sel):
-            continue
-        rows = space.dim_tuples[k][pop.idx[sel, k]].copy()
-        a, b = src[sel], dst[sel]
-        fa = rows[np.arange(len(sel)), a]
-        movable = fa > 1
-        p = np.where(whole[sel], fa, _smallest_prime_factor(np.maximum(fa, 2)))
-        p = np.where(movable, p, 1)
-        rows[np.arange(len(sel)), a] //= p
-        rows[np.arange(len(sel)), b] *= p
-        found = index[k].find(rows)
-        pop.idx[sel, k] = np.where(found >= 0, found, pop.idx[sel, k])
-    # Loop swap at one level.
-    sw = np.nonzero(active & (move >= 0.6) & (move < 0.9))[0]
-    if len(sw):
-        lvl = rng.integers(space.L, size=len(sw))
-        i, j = rng.integers(space.D, size=len(sw)), rng.integers(space.D, size=len(sw))
-        oi, oj = pop.order[sw, lvl, i].copy(), pop.order[sw, lvl, j].copy()
-        pop.order[sw, lvl, i], pop.order[sw, lvl, j] = oj, oi
-    # Keep/bypass flip of one data space at one inner level.
-    kf = np.nonzero(active & (move >= 0.9))[0]
-    if len(kf) and space.L > 1 and len(keep_masks) > 1:
-        bit = rng.integers((space.L - 1) * len(space.problem.dataspace_names), size=len(kf))
-        flipped = keep_masks[pop.keep[kf]] ^ (np.int64(1) << bit)
-        pop.keep[kf] = [mask_to_keep.get(int(m), int(old)) for m, old in zip(flipped, pop.keep[kf])]
