@@ -104,8 +104,19 @@ def lower_bound(
     models: BitLevelModels | None = None, objective: Objective = "edp", space: Mapspace | None = None,
 ) -> LowerBound:
     """Lower bounds on energy, cycles and ``objective`` over every mapping of the mapspace."""
-    models = models or BitLevelModels()
     space = space or Mapspace(problem, arch, constraints)
+    energy, cycles = pattern_bounds(space, ert, models)
+    if not np.isfinite(energy).any():
+        return LowerBound(np.inf, np.inf, np.inf)
+    value = objective_of(energy, cycles, objective)
+    return LowerBound(float(energy.min()), float(cycles.min()), float(value.min()))
+
+
+def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitLevelModels | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Energy (pJ) and cycle bounds [P] of the mappings of each keep pattern of ``space``
+    (inf for a pattern whose smallest tiles do not fit)."""
+    models = models or BitLevelModels()
+    problem, arch = space.problem, space.arch
     L, names = len(arch.levels), problem.dataspace_names
     macs = float(problem.macs)
     F = np.array([footprint(problem, ds) for ds in problem.dataspaces], float)
@@ -127,9 +138,6 @@ def lower_bound(
     keep = np.array([[[d in k[i] for d in names] for i in range(L)] for k in space.keep_patterns], bool)  # [P, L, ds]
     cap = np.array([np.inf if l.capacity_bits is None else l.capacity_bits for l in arch.levels])
     fits = np.all((keep * bits[None]).sum(axis=2) <= cap[None], axis=1)
-    keep = keep[fits]
-    if not len(keep):
-        return LowerBound(np.inf, np.inf, np.inf)
 
     # Per pattern, level and data space: compulsory reads / fills / updates (points).
     level = np.arange(L)[None, :, None]
@@ -175,8 +183,7 @@ def lower_bound(
     if ert is not None:
         leak = sum(ert.energy(l.path, l.name, "leak") * l.instances for l in [*arch.levels, comp])
     energy = dynamic + compute_pJ + leak * cycles
-    value = objective_of(energy, cycles, objective)
-    return LowerBound(float(energy.min()), float(cycles.min()), float(value.min()))
+    return np.where(fits, energy, np.inf), np.where(fits, cycles, np.inf)
 
 
-__all__ = ["LowerBound", "footprint", "lower_bound", "objective_of"]
+__all__ = ["LowerBound", "footprint", "lower_bound", "objective_of", "pattern_bounds"]

@@ -21,6 +21,7 @@ from typing import Callable, Mapping as TMapping
 import numpy as np
 
 from mapper.arch import Arch
+from mapper.bounds import objective_of, pattern_bounds
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping
@@ -148,8 +149,9 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
+        energy_lb, cycles_lb = pattern_bounds(space, ert, models)
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
-                mutants).run_search()
+                mutants, objective_of(energy_lb, cycles_lb, objective)).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -213,13 +215,17 @@ class _Candidates:
 
 @dataclass
 class _Arm:
-    """The local search of one keep pattern: its current point and whether it is at a local optimum."""
+    """One descent trajectory, started in one keep pattern: its current point, further start
+    points of that pattern, and whether it is at a local optimum."""
 
-    pattern: int
     point: _Candidates
     value: float
     starts: _Candidates  # further screened start points, best first
     converged: bool = False
+
+    @property
+    def pattern(self) -> int:
+        return int(self.point.keep[0])
 
 
 class _Guided:
@@ -227,13 +233,16 @@ class _Guided:
 
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
-                 mutants: int):
+                 mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
+        self.pattern_bound, self.tolerance, self.top_arms = pattern_bound, tolerance, top_arms
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
         self.index = [_RowIndex(t) for t in space.dim_tuples]
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
         self.cache: dict[bytes, float] = {}
+        self.turn = 0
+        self.neighbour_patterns = _neighbour_patterns(space)
         self.slot_level = np.array([s.level for s in space.slots], np.int64)
         self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
 
@@ -294,7 +303,7 @@ class _Guided:
             if not len(sel):
                 continue
             sel = sel[np.argsort(values[sel], kind="stable")][: self.population]
-            arms.append(_Arm(p, cands.take(sel[0]), float(values[sel[0]]), cands.take(sel[1:])))
+            arms.append(_Arm(cands.take(sel[0]), float(values[sel[0]]), cands.take(sel[1:])))
         arms.sort(key=lambda a: a.value)
         return arms
 
@@ -344,39 +353,35 @@ class _Guided:
             parts.append(_Candidates(np.repeat(x.idx, len(orders), axis=0), order, np.repeat(x.keep, len(orders))))
         return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
 
-    def exchange_moves(self, x: _Candidates, cap: int = 4096) -> _Candidates:
-        """Pairs of factor moves on two dimensions in opposite directions between the same two
-        slots (tile shape changes at about constant tile size: escapes capacity-bound optima)."""
+    def pair_moves(self, x: _Candidates, cap: int = 2048) -> _Candidates:
+        """Two dimensions re-factored at once, each by a move of :meth:`dim_moves` (tile shape
+        changes at about constant tile size: escapes capacity-bound optima); at most ``cap``,
+        sampled when there are more."""
         space = self.space
-        moves = []  # (dim, row, src slot, dst slot)
+        near = []
         for d in range(space.D):
             rows = space.dim_tuples[d]
-            cur = rows[x.idx[0, d]]
-            diff = rows != cur
-            near = np.nonzero(diff.sum(axis=1) == 2)[0]
-            for r in near:
-                a, b = np.nonzero(diff[r])[0]
-                src, dst = (a, b) if rows[r, a] < cur[a] else (b, a)
-                moves.append((d, int(r), int(src), int(dst)))
-        by_pair: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for d, r, src, dst in moves:
-            by_pair.setdefault((src, dst), []).append((d, r))
-        pairs = []
-        for (src, dst), first in by_pair.items():
-            for d1, r1 in first:
-                for d2, r2 in by_pair.get((dst, src), []):
-                    if d1 < d2:
-                        pairs.append((d1, r1, d2, r2))
-        if not pairs:
+            near.append(np.nonzero(((rows != rows[x.idx[0, d]]).sum(axis=1) <= 2) & (np.arange(len(rows)) != x.idx[0, d]))[0])
+        pairs = [(d1, d2) for d1 in range(space.D) for d2 in range(d1 + 1, space.D) if len(near[d1]) and len(near[d2])]
+        sizes = np.array([len(near[d1]) * len(near[d2]) for d1, d2 in pairs], np.int64)
+        if not len(pairs):
             return x.take(np.zeros(0, np.int64))
-        pairs_arr = np.array(pairs, np.int64)
-        if len(pairs_arr) > cap:
-            pairs_arr = pairs_arr[np.sort(self.rng.choice(len(pairs_arr), cap, replace=False))]
-        idx = np.repeat(x.idx, len(pairs_arr), axis=0)
-        n = np.arange(len(pairs_arr))
-        idx[n, pairs_arr[:, 0]] = pairs_arr[:, 1]
-        idx[n, pairs_arr[:, 2]] = pairs_arr[:, 3]
-        return _Candidates(idx, np.repeat(x.order, len(pairs_arr), axis=0), np.repeat(x.keep, len(pairs_arr)))
+        total = int(sizes.sum())
+        flat = np.arange(total) if total <= cap else np.sort(self.rng.choice(total, cap, replace=False))
+        which = np.searchsorted(np.cumsum(sizes), flat, side="right")
+        local = flat - np.concatenate([[0], np.cumsum(sizes)[:-1]])[which]
+        idx = np.repeat(x.idx, len(flat), axis=0)
+        for j, (d1, d2) in enumerate(pairs):
+            sel = which == j
+            n2 = len(near[d2])
+            idx[sel, d1] = near[d1][local[sel] // n2]
+            idx[sel, d2] = near[d2][local[sel] % n2]
+        return _Candidates(idx, np.repeat(x.order, len(flat), axis=0), np.repeat(x.keep, len(flat)))
+
+    def keep_moves(self, x: _Candidates) -> _Candidates:
+        """x under every keep pattern that keeps or bypasses one more data space at one level."""
+        flips = self.neighbour_patterns[int(x.keep[0])]
+        return _Candidates(np.repeat(x.idx, len(flips), axis=0), np.repeat(x.order, len(flips), axis=0), flips)
 
     def kick(self, x: _Candidates, n: int) -> _Candidates:
         """n random perturbations of x: two dimensions re-factored at random, one level's order shuffled."""
@@ -393,58 +398,108 @@ class _Guided:
         return _Candidates(idx, order, np.repeat(x.keep, n))
 
     # ---- local search -------------------------------------------------------------------------
-    def step(self, arm: _Arm) -> bool:
-        """One steepest-descent step of an arm over its neighbourhood; False at a local optimum."""
-        for moves in ((self.dim_moves, self.order_moves), (self.exchange_moves,)):
-            cands = _Candidates.concat([m(arm.point) for m in moves])
-            if not len(cands):
-                continue
-            values = self.evaluate(cands)
-            i = int(np.argmin(values))
-            if values[i] < arm.value * (1 - 1e-12):
-                arm.point, arm.value = cands.take(i), float(values[i])
-                return True
-        arm.converged = True
-        return False
+    def descend(self, arms: list[_Arm], steps: int | None = None, deep: bool = False) -> None:
+        """Steepest descent of several arms in lock step (their neighbourhoods share batches).
 
-    def descend(self, arm: _Arm, steps: int | None = None) -> None:
+        An arm tries its move tiers in turn: single factor moves and loop orders, then keep
+        moves, then (``deep``) pair moves; it takes the best candidate of the first tier that
+        improves it and starts over at tier 0, and is converged when no tier improves it."""
+        tiers = [(self.dim_moves, self.order_moves), (self.keep_moves,)] + ([(self.pair_moves,)] if deep else [])
+        tier = {id(a): 0 for a in arms}
         done = 0
-        while not arm.converged and not self.out_of_budget() and (steps is None or done < steps):
-            self.step(arm)
+        active = [a for a in arms if not a.converged]
+        while active and not self.out_of_budget() and (steps is None or done < steps):
+            parts, owner = [], []
+            for j, arm in enumerate(active):
+                cands = _Candidates.concat([m(arm.point) for m in tiers[tier[id(arm)]]])
+                parts.append(cands)
+                owner.append(np.full(len(cands), j))
+            cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
+            values = self.evaluate(cands)
+            for j, arm in enumerate(active):
+                mine = np.nonzero(owner_arr == j)[0]
+                i = mine[int(np.argmin(values[mine]))] if len(mine) else -1
+                if i >= 0 and values[i] < arm.value * (1 - 1e-12):
+                    arm.point, arm.value = cands.take(i), float(values[i])
+                    tier[id(arm)] = 0
+                elif tier[id(arm)] + 1 < len(tiers):
+                    tier[id(arm)] += 1
+                else:
+                    arm.converged = True
             done += 1
+            active = [a for a in active if not a.converged]
+
+    def trials(self, arms: list[_Arm]) -> list[_Arm]:
+        """One new descent start per arm: alternately its next screened start point and the best
+        of random kicks of its current point."""
+        self.turn += 1
+        parts, owner = [], []
+        for j, arm in enumerate(arms):
+            if self.turn % 2 and len(arm.starts):
+                c = arm.starts.take(0)
+                arm.starts = arm.starts.take(np.arange(1, len(arm.starts)))
+            else:
+                c = self.kick(arm.point, max(8, self.mutants // 16))
+            parts.append(c)
+            owner.append(np.full(len(c), j))
+        cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
+        values = self.evaluate(cands)
+        out = []
+        for j, arm in enumerate(arms):
+            mine = np.nonzero(owner_arr == j)[0]
+            i = mine[int(np.argmin(values[mine]))]
+            out.append(_Arm(cands.take(i), float(values[i]), arm.starts))
+        return out
 
     def run_search(self) -> None:
         arms = self.screen()
-        # Successive halving over keep patterns: every arm descends, the better half goes on
-        # with twice the steps, until one arm is left or all have converged.
-        live, steps = arms, 1
-        while live and not self.out_of_budget():
-            for arm in live:
-                self.descend(arm, steps)
-            live.sort(key=lambda a: a.value)
-            if all(a.converged for a in live):
-                break
-            live = [a for a in live[: max(1, (len(live) + 1) // 2)]]
-            steps *= 2
         if not arms:
             return
-        # Iterated local search from the best arm: kicks and restarts until `patience` of them
-        # in a row bring no improvement.
-        best = min(arms, key=lambda a: a.value)
+        # Successive halving over keep patterns: every arm descends, the better half (and every
+        # arm within `tolerance` of the best) goes on with twice the steps. An arm whose
+        # pattern's lower bound cannot beat the best found is dropped.
+        live, steps = list(arms), 1
+        while live and not self.out_of_budget():
+            self.descend(live, steps)
+            best = min(a.value for a in arms)
+            live = sorted((a for a in live if not a.converged and self.pattern_bound[a.pattern] < best), key=lambda a: a.value)
+            half = max(1, (len(live) + 1) // 2)
+            live = live[:half] + [a for a in live[half:] if a.value <= best * (1 + self.tolerance)]
+            steps *= 2
+        # Iterated local search over the best arm of each of the best patterns: restarts from
+        # further screened points and kicks, until `patience` descents in a row bring no
+        # improvement of the overall best.
+        top: list[_Arm] = []
+        for a in sorted(arms, key=lambda a: a.value):
+            if all(t.pattern != a.pattern for t in top):
+                top.append(a)
+        top = top[: self.top_arms]
+        for arm in top:
+            arm.converged = False
+        self.descend(top, deep=True)
+        best = min(a.value for a in arms)
         stale = 0
         while stale < self.patience and not self.out_of_budget():
-            kicked = self.kick(best.point, max(8, self.mutants // 16))
-            values = self.evaluate(kicked)
-            i = int(np.argmin(values))
-            if not np.isfinite(values[i]):
-                stale += 1
-                continue
-            trial = _Arm(best.pattern, kicked.take(i), float(values[i]), best.starts)
-            self.descend(trial)
-            if trial.value < best.value * (1 - 1e-12):
-                best, stale = trial, 0
-            else:
-                stale += 1
+            trials = self.trials(top)
+            self.descend([t for t in trials if np.isfinite(t.value)], deep=True)
+            for arm, trial in zip(top, trials):
+                if trial.value < arm.value:
+                    arm.point, arm.value = trial.point, trial.value
+            new_best = min(best, min(t.value for t in trials))
+            stale = 0 if new_best < best * (1 - 1e-12) else stale + len(trials)
+            best = new_best
+
+
+def _neighbour_patterns(space: Mapspace) -> list[np.ndarray]:
+    """Per keep pattern: the patterns that differ in one data space at one level."""
+    names = space.problem.dataspace_names
+    sets = [frozenset((i, d) for i in range(space.L) for d in names if d in k[i]) for k in space.keep_patterns]
+    where = {s: p for p, s in enumerate(sets)}
+    out = []
+    for s in sets:
+        flips = [where.get(s ^ {(i, d)}) for i in range(1, space.L) for d in names]
+        out.append(np.array(sorted(f for f in flips if f is not None), np.int64))
+    return out
 
 
 def _move_innermost(orders: np.ndarray, d: int) -> np.ndarray:
