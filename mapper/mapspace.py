@@ -69,6 +69,7 @@ class Mapspace:
         self.dim_tuples = [self._dim_tuples(k, d) for k, d in enumerate(problem.dims)]
         self.keep_patterns = self._keep_patterns()
         self.tail_rank = self._tail_rank()
+        self._level_factors = self._factor_tables()
 
     # ---- factor tuples per dimension -----------------------------------------------------
     def padded_bounds(self, bound: int) -> list[int]:
@@ -103,9 +104,26 @@ class Mapspace:
             last_ok = allowed[-1][np.searchsorted(divs, rest)]
             parts.append(np.concatenate([rows[last_ok], rest[last_ok][:, None]], axis=1))
         out = np.concatenate(parts)
+        out = out[self._rows_ok(dim, out)]
         if not len(out):
             raise InputError("<constraints>", f"factors.{dim}", f"no factorization of {dim}={self.problem.bounds[dim]} satisfies the constraints and fanouts")
         return out
+
+    def _rows_ok(self, dim: str, rows: np.ndarray) -> np.ndarray:
+        """Rows whose spatial factors satisfy the per-dimension rules: a dimension is not split
+        over both X and Y at one level (as in Timeloop), and a level's spatial bound on the
+        dimension holds for its X x Y factor."""
+        ok = np.ones(len(rows), bool)
+        for i in range(self.L):
+            x = [s for s, slot in enumerate(self.slots) if slot.level == i and slot.kind == "x"]
+            y = [s for s, slot in enumerate(self.slots) if slot.level == i and slot.kind == "y"]
+            fx = rows[:, x[0]] if x else np.ones(len(rows), I64)
+            fy = rows[:, y[0]] if y else np.ones(len(rows), I64)
+            ok &= ~((fx > 1) & (fy > 1))
+            bound = self.constraints.levels[i].spatial.get(dim)
+            if bound is not None:
+                ok &= bound.allows(fx * fy)
+        return ok
 
     def _slot_allows(self, slot: Slot, dim: str, f: int) -> bool:
         lc: LevelConstraints = self.constraints.levels[slot.level]
@@ -148,33 +166,41 @@ class Mapspace:
         return [i < deepest for i in range(self.L)]
 
     # ---- combination checks ---------------------------------------------------------------
-    def _assemble(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def assemble(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """[n, D] tuple indices -> temporal, spatial_x, spatial_y arrays [n, L, D]."""
-        n = idx.shape[0]
-        T = np.ones((n, self.L, self.D), I64)
-        SX = np.ones((n, self.L, self.D), I64)
-        SY = np.ones((n, self.L, self.D), I64)
-        for k in range(self.D):
-            rows = self.dim_tuples[k][idx[:, k]]
-            for s, slot in enumerate(self.slots):
-                target = T if slot.kind == "t" else SX if slot.kind == "x" else SY
-                target[:, slot.level, k] = rows[:, s]
-        return T, SX, SY
+        F = np.stack([self._level_factors[k][idx[:, k]] for k in range(self.D)], axis=-1)  # [n, 3, L, D]
+        return F[:, 0], F[:, 1], F[:, 2]
 
-    def _combination_ok(self, SX: np.ndarray, SY: np.ndarray) -> np.ndarray:
-        ok = np.ones(SX.shape[0], bool)
+    def temporal(self, idx: np.ndarray) -> np.ndarray:
+        """[n, D] tuple indices -> temporal factors [n, L, D]."""
+        return np.stack([self._level_factors[k][idx[:, k], 0] for k in range(self.D)], axis=-1)
+
+    def valid(self, idx: np.ndarray) -> np.ndarray:
+        """[n] whether the tuple combinations fit every fanout (and minimum spatial utilization).
+        Per-dimension spatial rules are applied to the tuples themselves (:meth:`_rows_ok`)."""
+        px = np.ones((len(idx), self.L), I64)
+        py = np.ones((len(idx), self.L), I64)
+        for k in range(self.D):
+            px *= self._level_factors[k][idx[:, k], 1]
+            py *= self._level_factors[k][idx[:, k], 2]
+        ok = np.ones(len(idx), bool)
         for i in range(self.L):
             fx, fy = self.arch.fanout(i)
-            px, py = SX[:, i].prod(axis=1), SY[:, i].prod(axis=1)
-            ok &= (px <= fx) & (py <= fy)
-            ok &= ~np.any((SX[:, i] > 1) & (SY[:, i] > 1), axis=1)  # a dim goes to X or Y, not both (as in Timeloop)
+            ok &= (px[:, i] <= fx) & (py[:, i] <= fy)
             lc = self.constraints.levels[i]
             if lc.min_utilization > 0 and fx * fy > 1:
-                ok &= px * py >= lc.min_utilization * fx * fy
-            for dim, bound in lc.spatial.items():
-                k = self.problem.dims.index(dim)
-                ok &= bound.allows(SX[:, i, k] * SY[:, i, k])
+                ok &= px[:, i] * py[:, i] >= lc.min_utilization * fx * fy
         return ok
+
+    def _factor_tables(self) -> list[np.ndarray]:
+        """Per dim: [rows, 3, L] temporal / X / Y factor of each level for each factor tuple."""
+        tables = []
+        for rows in self.dim_tuples:
+            t = np.ones((len(rows), 3, self.L), I64)
+            for s, slot in enumerate(self.slots):
+                t[:, "txy".index(slot.kind), slot.level] = rows[:, s]
+            tables.append(t)
+        return tables
 
     # ---- permutations ---------------------------------------------------------------------
     def level_orders(self, level: int, nonunit: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -222,9 +248,9 @@ class Mapspace:
         total = 0.0
         for start in range(0, total_f, 65536):
             flat = np.arange(start, min(start + 65536, total_f), dtype=I64)
-            T, SX, SY = self._assemble(np.stack(np.unravel_index(flat, counts), axis=1))
-            ok = self._combination_ok(SX, SY)
-            orders = fact[(T[ok] > 1).sum(axis=2)]  # [n, L]
+            idx = np.stack(np.unravel_index(flat, counts), axis=1)
+            T = self.temporal(idx[self.valid(idx)])
+            orders = fact[(T > 1).sum(axis=2)]  # [n, L]
             for keep in self.keep_patterns:
                 matters = np.array(self.order_matters(keep))
                 total += float(np.where(matters[None], orders, 1.0).prod(axis=1).sum())
@@ -242,9 +268,7 @@ class Mapspace:
             for start in range(0, total, batch_size):
                 flat = np.arange(start, min(start + batch_size, total), dtype=I64)
                 idx = np.stack(np.unravel_index(flat, counts), axis=1)
-                T, SX, SY = self._assemble(idx)
-                ok = self._combination_ok(SX, SY)
-                T, SX, SY = T[ok], SX[ok], SY[ok]
+                T, SX, SY = self.assemble(idx[self.valid(idx)])
                 if len(T):
                     yield from self._with_orders(T, SX, SY, keep, matters, batch_size)
 
@@ -287,19 +311,23 @@ class Mapspace:
     # ---- sampling ---------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int, keep: tuple[frozenset[str], ...]) -> MappingBatch:
         """n random valid points (uniform factor tuples per dim, rejection on fanout; random orders)."""
-        T_all, SX_all, SY_all = [], [], []
-        got, tries = 0, 0
-        while got < n and tries < 50:
-            tries += 1
+        idx = self.sample_indices(rng, n)
+        T, SX, SY = self.assemble(idx)
+        return MappingBatch(T, SX, SY, self.random_orders(rng, T), keep)
+
+    def sample_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """[n, D] random valid tuple combinations (uniform per dim, rejection on fanout)."""
+        parts, got = [], 0
+        for _ in range(50):
             idx = np.stack([rng.integers(0, len(t), size=4 * n) for t in self.dim_tuples], axis=1)
-            T, SX, SY = self._assemble(idx)
-            ok = self._combination_ok(SX, SY)
-            T_all.append(T[ok]); SX_all.append(SX[ok]); SY_all.append(SY[ok])
-            got += int(ok.sum())
+            idx = idx[self.valid(idx)]
+            parts.append(idx)
+            got += len(idx)
+            if got >= n:
+                break
         if got == 0:
             raise InputError("<constraints>", "spatial", "no factorization fits the fanouts and spatial constraints")
-        T, SX, SY = (np.concatenate(a)[:n] for a in (T_all, SX_all, SY_all))
-        return MappingBatch(T, SX, SY, self.random_orders(rng, T), keep)
+        return np.concatenate(parts)[:n]
 
     def random_orders(self, rng: np.random.Generator, T: np.ndarray) -> np.ndarray:
         """Random outer-to-inner orders [n, L, D] honouring partial-permutation constraints."""

@@ -116,7 +116,7 @@ def search(
     problem: Problem, arch: Arch, constraints: Constraints | None = None, ert: EnergyTable | None = None,
     models: BitLevelModels | None = None, objective: Objective = "edp", mode: str = "auto", seed: int = 0,
     max_evaluations: int = 200_000, time_limit_s: float | None = None, exhaustive_limit: int = 300_000,
-    patience: int = 40, population: int = 48, mutants: int = 2048, imperfect: bool = False,
+    patience: int = 40, population: int = 48, mutants: int = 256, imperfect: bool = False,
     progress: Callable[[int, float], None] | None = None, clock_MHz: float | None = None,
 ) -> SearchResult:
     """Find the best mapping of ``problem`` on ``arch``.
@@ -233,15 +233,16 @@ class _Guided:
 
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
-                 mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4):
+                 mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
+                 max_arms: int = 32, min_batch: int = 256):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
-        self.pattern_bound, self.tolerance, self.top_arms = pattern_bound, tolerance, top_arms
+        self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
+        self.min_batch = min_batch
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
         self.index = [_RowIndex(t) for t in space.dim_tuples]
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
         self.cache: dict[bytes, float] = {}
-        self.turn = 0
         self.neighbour_patterns = _neighbour_patterns(space)
         self.slot_level = np.array([s.level for s in space.slots], np.int64)
         self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
@@ -252,12 +253,16 @@ class _Guided:
             return True
         return self.time_limit_s is not None and time.perf_counter() - self.start > self.time_limit_s
 
+    def fresh(self, c: _Candidates) -> int:
+        """How many distinct mappings of ``c`` are not evaluated yet (orders made canonical in place)."""
+        c.order = self.space.canonical_orders(self.space.temporal(c.idx), c.order, self.matters[c.keep])
+        return len({k for k in c.keys() if k not in self.cache})
+
     def evaluate(self, c: _Candidates) -> np.ndarray:
         """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
         canonical in place; each distinct mapping is evaluated once, in one batch per keep pattern."""
         space = self.space
-        T, SX, SY = space._assemble(c.idx)
-        c.order = space.canonical_orders(T, c.order, self.matters[c.keep])
+        c.order = space.canonical_orders(space.temporal(c.idx), c.order, self.matters[c.keep])
         keys = c.keys()
         fresh: dict[bytes, int] = {}
         for i, k in enumerate(keys):
@@ -266,14 +271,15 @@ class _Guided:
         pos = np.fromiter(fresh.values(), np.int64, len(fresh))
         pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
         if len(pos):
-            ok = space._combination_ok(SX[pos], SY[pos])
+            ok = space.valid(c.idx[pos])
             for i in pos[~ok]:
                 self.cache[keys[i]] = np.inf
             pos = pos[ok]
+            T, SX, SY = space.assemble(c.idx[pos])
             for p in np.unique(c.keep[pos]):
-                sel = pos[c.keep[pos] == p]
-                group_keys = [keys[i] for i in sel]
-                batch = MappingBatch(T[sel], SX[sel], SY[sel], c.order[sel], space.keep_patterns[int(p)])
+                sel = np.nonzero(c.keep[pos] == p)[0]
+                group_keys = [keys[i] for i in pos[sel]]
+                batch = MappingBatch(T[sel], SX[sel], SY[sel], c.order[pos[sel]], space.keep_patterns[int(p)])
                 values = self.run(batch, group_keys)
                 for k, v in zip(group_keys, values.tolist()):
                     self.cache[k] = v
@@ -281,31 +287,35 @@ class _Guided:
 
     # ---- start points -----------------------------------------------------------------------
     def screen(self) -> list[_Arm]:
-        """Per keep pattern: the smallest-tile mapping and random samples; one arm per pattern
-        with a valid point, started from its best."""
+        """Random samples and the smallest-tile mapping in each keep pattern (the patterns with
+        the lowest bounds first, as many as an eighth of the budget covers); one arm for each of
+        the ``max_arms`` best patterns, started from its best point."""
         space = self.space
-        P = len(space.keep_patterns)
-        n = max(4, min(self.mutants, self.max_evaluations // (8 * P)))
-        batch = space.sample(self.rng, n * P, space.keep_patterns[0])
-        idx = np.stack([self.index[k].find(_dim_rows(space, batch, k)) for k in range(space.D)], axis=1)
+        budget = max(self.max_evaluations // 8, 16)
+        feasible = np.nonzero(np.isfinite(self.pattern_bound))[0]
+        patterns = feasible[np.argsort(self.pattern_bound[feasible], kind="stable")]
+        n = self.mutants
+        patterns = patterns[: max(1, budget // n)]
+        P = len(patterns)
+        idx = space.sample_indices(self.rng, n * P)
         m = len(idx) // P
-        keep = np.repeat(np.arange(P, dtype=np.int64), m)
-        parts = [_Candidates(idx[: m * P], batch.permutation[: m * P], keep)]
+        order = space.random_orders(self.rng, space.temporal(idx[: m * P]))
+        parts = [_Candidates(idx[: m * P], order, np.repeat(patterns, m))]
         outer = np.array([self.index[k].find(np.array([[space.problem.bounds[d] if s == 0 else 1 for s in range(len(space.slots))]]))[0]
                           for k, d in enumerate(space.problem.dims)], np.int64)
         if np.all(outer >= 0):
-            parts.insert(0, _Candidates(np.tile(outer, (P, 1)), np.tile(np.arange(space.D), (P, space.L, 1)), np.arange(P, dtype=np.int64)))
+            parts.insert(0, _Candidates(np.tile(outer, (P, 1)), np.tile(np.arange(space.D), (P, space.L, 1)), patterns.copy()))
         cands = _Candidates.concat(parts)
         values = self.evaluate(cands)
         arms = []
-        for p in range(P):
+        for p in patterns:
             sel = np.nonzero((cands.keep == p) & np.isfinite(values))[0]
             if not len(sel):
                 continue
             sel = sel[np.argsort(values[sel], kind="stable")][: self.population]
             arms.append(_Arm(cands.take(sel[0]), float(values[sel[0]]), cands.take(sel[1:])))
         arms.sort(key=lambda a: a.value)
-        return arms
+        return arms[: self.max_arms]
 
     # ---- neighbourhoods ---------------------------------------------------------------------
     def dim_moves(self, x: _Candidates) -> _Candidates:
@@ -337,7 +347,7 @@ class _Guided:
     def order_moves(self, x: _Candidates, cap: int = 120) -> _Candidates:
         """Every loop order of one level (levels whose order can matter), at most ``cap`` per level."""
         space, parts = self.space, []
-        T, _, _ = space._assemble(x.idx)
+        T = space.temporal(x.idx)
         matters = self.matters[x.keep[0]]
         for lvl in range(space.L):
             if not matters[lvl]:
@@ -353,7 +363,16 @@ class _Guided:
             parts.append(_Candidates(np.repeat(x.idx, len(orders), axis=0), order, np.repeat(x.keep, len(orders))))
         return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
 
-    def pair_moves(self, x: _Candidates, cap: int = 2048) -> _Candidates:
+    def single_moves(self, x: _Candidates) -> _Candidates:
+        """Factor and loop-order moves, topped up with random pair moves to ``min_batch``
+        candidates (a batch costs about the same up to that size)."""
+        c = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
+        fresh = self.fresh(c)
+        if fresh < self.min_batch:
+            c = _Candidates.concat([c, self.pair_moves(x, self.min_batch - fresh)])
+        return c
+
+    def pair_moves(self, x: _Candidates, cap: int = 512) -> _Candidates:
         """Two dimensions re-factored at once, each by a move of :meth:`dim_moves` (tile shape
         changes at about constant tile size: escapes capacity-bound optima); at most ``cap``,
         sampled when there are more."""
@@ -379,22 +398,35 @@ class _Guided:
         return _Candidates(idx, np.repeat(x.order, len(flat), axis=0), np.repeat(x.keep, len(flat)))
 
     def keep_moves(self, x: _Candidates) -> _Candidates:
-        """x under every keep pattern that keeps or bypasses one more data space at one level."""
+        """x and its best factor/order neighbours under every keep pattern that keeps or
+        bypasses one more data space at one level (a keep change often needs a tile change)."""
         flips = self.neighbour_patterns[int(x.keep[0])]
-        return _Candidates(np.repeat(x.idx, len(flips), axis=0), np.repeat(x.order, len(flips), axis=0), flips)
+        if not len(flips):
+            return x.take(np.zeros(0, np.int64))
+        near = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
+        self.fresh(near)
+        values = np.array([self.cache.get(k, np.inf) for k in near.keys()])
+        k = max(0, self.min_batch // len(flips) - 1)
+        best = np.argsort(values, kind="stable")[:k]
+        points = _Candidates.concat([x, near.take(best[np.isfinite(values[best])])])
+        n = len(points)
+        return _Candidates(np.tile(points.idx, (len(flips), 1)), np.tile(points.order, (len(flips), 1, 1)), np.repeat(flips, n))
 
     def kick(self, x: _Candidates, n: int) -> _Candidates:
-        """n random perturbations of x: two dimensions re-factored at random, one level's order shuffled."""
+        """n random perturbations of x: two dimensions moved as in :meth:`dim_moves`, and one
+        level's loop order shuffled in half of them."""
         space = self.space
         idx = np.repeat(x.idx, n, axis=0)
-        for _ in range(2):
-            d = self.rng.integers(space.D, size=n)
-            idx[np.arange(n), d] = [self.rng.integers(len(space.dim_tuples[k])) for k in d]
-        batch = MappingBatch(*space._assemble(idx), np.repeat(x.order, n, axis=0), space.keep_patterns[int(x.keep[0])])
-        order = batch.permutation.copy()
+        for d in self.rng.permutation(space.D)[:2]:
+            rows = space.dim_tuples[d]
+            near = np.nonzero((rows != rows[x.idx[0, d]]).sum(axis=1) <= 2)[0]
+            idx[:, d] = near[self.rng.integers(len(near), size=n)]
+        T = space.temporal(idx)
+        order = np.repeat(x.order, n, axis=0)
+        shuffled = space.random_orders(self.rng, T)
         lvl = self.rng.integers(space.L, size=n)
-        shuffled = space.random_orders(self.rng, batch.temporal)
-        order[np.arange(n), lvl] = shuffled[np.arange(n), lvl]
+        hit = np.nonzero(self.rng.random(n) < 0.5)[0]
+        order[hit, lvl[hit]] = shuffled[hit, lvl[hit]]
         return _Candidates(idx, order, np.repeat(x.keep, n))
 
     # ---- local search -------------------------------------------------------------------------
@@ -404,7 +436,7 @@ class _Guided:
         An arm tries its move tiers in turn: single factor moves and loop orders, then keep
         moves, then (``deep``) pair moves; it takes the best candidate of the first tier that
         improves it and starts over at tier 0, and is converged when no tier improves it."""
-        tiers = [(self.dim_moves, self.order_moves), (self.keep_moves,)] + ([(self.pair_moves,)] if deep else [])
+        tiers = [(self.single_moves,)] + ([(self.keep_moves,), (self.pair_moves,)] if deep else [])
         tier = {id(a): 0 for a in arms}
         done = 0
         active = [a for a in arms if not a.converged]
@@ -430,25 +462,25 @@ class _Guided:
             active = [a for a in active if not a.converged]
 
     def trials(self, arms: list[_Arm]) -> list[_Arm]:
-        """One new descent start per arm: alternately its next screened start point and the best
-        of random kicks of its current point."""
-        self.turn += 1
+        """New descent starts for each arm: its next screened start point and the best of random
+        kicks of its current point."""
         parts, owner = [], []
         for j, arm in enumerate(arms):
-            if self.turn % 2 and len(arm.starts):
-                c = arm.starts.take(0)
+            if len(arm.starts):
+                parts.append(arm.starts.take(0))
+                owner.append(np.full(1, 2 * j))
                 arm.starts = arm.starts.take(np.arange(1, len(arm.starts)))
-            else:
-                c = self.kick(arm.point, max(8, self.mutants // 16))
-            parts.append(c)
-            owner.append(np.full(len(c), j))
+            kicks = self.kick(arm.point, max(8, self.mutants // 4))
+            parts.append(kicks)
+            owner.append(np.full(len(kicks), 2 * j + 1))
         cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
         values = self.evaluate(cands)
         out = []
-        for j, arm in enumerate(arms):
-            mine = np.nonzero(owner_arr == j)[0]
+        for o in np.unique(owner_arr):
+            mine = np.nonzero(owner_arr == o)[0]
             i = mine[int(np.argmin(values[mine]))]
-            out.append(_Arm(cands.take(i), float(values[i]), arm.starts))
+            if np.isfinite(values[i]):
+                out.append(_Arm(cands.take(i), float(values[i]), arms[o // 2].starts))
         return out
 
     def run_search(self) -> None:
@@ -481,12 +513,17 @@ class _Guided:
         stale = 0
         while stale < self.patience and not self.out_of_budget():
             trials = self.trials(top)
-            self.descend([t for t in trials if np.isfinite(t.value)], deep=True)
-            for arm, trial in zip(top, trials):
-                if trial.value < arm.value:
+            self.descend(trials)
+            promising = [t for t in trials if t.value <= best * (1 + self.tolerance)]
+            for t in promising:
+                t.converged = False
+            self.descend(promising, deep=True)
+            for trial in trials:
+                arm = next((a for a in top if a.pattern == trial.pattern), None)
+                if arm is not None and trial.value < arm.value:
                     arm.point, arm.value = trial.point, trial.value
-            new_best = min(best, min(t.value for t in trials))
-            stale = 0 if new_best < best * (1 - 1e-12) else stale + len(trials)
+            new_best = min([best] + [t.value for t in trials])
+            stale = 0 if new_best < best * (1 - 1e-12) else stale + max(len(trials), 1)
             best = new_best
 
 
@@ -506,12 +543,3 @@ def _move_innermost(orders: np.ndarray, d: int) -> np.ndarray:
     """Orders [n, D] (outer to inner) with dimension d moved to the innermost position."""
     rest = orders[orders != d].reshape(len(orders), -1)
     return np.concatenate([rest, np.full((len(orders), 1), d, orders.dtype)], axis=1)
-
-
-def _dim_rows(space: Mapspace, batch: MappingBatch, k: int) -> np.ndarray:
-    """[n, slots] factor tuple of dimension k for every mapping of a batch."""
-    cols = []
-    for slot in space.slots:
-        arr = batch.temporal if slot.kind == "t" else batch.spatial_x if slot.kind == "x" else batch.spatial_y
-        cols.append(arr[:, slot.level, k])
-    return np.stack(cols, axis=1)
