@@ -14,6 +14,7 @@ time budget runs out.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping as TMapping
@@ -195,22 +196,25 @@ class _Candidates:
     idx: np.ndarray    # [n, D]
     order: np.ndarray  # [n, L, D]
     keep: np.ndarray   # [n]
+    canonical: bool = False  # orders already in canonical form (Mapspace.canonical_orders)
 
     def __len__(self) -> int:
         return len(self.idx)
 
     def take(self, sel: np.ndarray | int) -> "_Candidates":
         sel = np.atleast_1d(np.asarray(sel, np.int64))
-        return _Candidates(self.idx[sel], self.order[sel], self.keep[sel])
+        return _Candidates(self.idx[sel], self.order[sel], self.keep[sel], self.canonical)
 
     def keys(self) -> list[bytes]:
-        flat = np.concatenate([self.idx, self.order.reshape(len(self.idx), -1), self.keep[:, None]], axis=1)
-        return [row.tobytes() for row in np.ascontiguousarray(flat)]
+        """One hashable key per candidate (its bytes; numpy drops trailing zero bytes, which
+        keeps equal-length rows distinct)."""
+        flat = np.ascontiguousarray(np.concatenate([self.idx, self.order.reshape(len(self.idx), -1), self.keep[:, None]], axis=1))
+        return flat.view(np.dtype((np.bytes_, flat.shape[1] * 8))).ravel().tolist()
 
     @staticmethod
     def concat(parts: list["_Candidates"]) -> "_Candidates":
         return _Candidates(np.concatenate([p.idx for p in parts]), np.concatenate([p.order for p in parts]),
-                           np.concatenate([p.keep for p in parts]))
+                           np.concatenate([p.keep for p in parts]), all(p.canonical for p in parts))
 
 
 @dataclass
@@ -234,7 +238,7 @@ class _Guided:
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
                  mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
-                 max_arms: int = 32, min_batch: int = 256):
+                 max_arms: int = 32, min_batch: int = 512):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
         self.min_batch = min_batch
@@ -243,6 +247,7 @@ class _Guided:
         self.index = [_RowIndex(t) for t in space.dim_tuples]
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
         self.cache: dict[bytes, float] = {}
+        self._near: dict[tuple[int, int], np.ndarray] = {}
         self.neighbour_patterns = _neighbour_patterns(space)
         self.slot_level = np.array([s.level for s in space.slots], np.int64)
         self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
@@ -253,21 +258,27 @@ class _Guided:
             return True
         return self.time_limit_s is not None and time.perf_counter() - self.start > self.time_limit_s
 
+    def canonicalize(self, c: _Candidates) -> None:
+        """Make the loop orders of ``c`` canonical in place (see Mapspace.canonical_orders)."""
+        if not c.canonical:
+            c.order = self.space.canonical_orders(self.space.temporal(c.idx), c.order, self.matters[c.keep])
+            c.canonical = True
+
     def fresh(self, c: _Candidates) -> int:
         """How many distinct mappings of ``c`` are not evaluated yet (orders made canonical in place)."""
-        c.order = self.space.canonical_orders(self.space.temporal(c.idx), c.order, self.matters[c.keep])
-        return len({k for k in c.keys() if k not in self.cache})
+        self.canonicalize(c)
+        return len(set(c.keys()).difference(self.cache))
 
     def evaluate(self, c: _Candidates) -> np.ndarray:
         """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
         canonical in place; each distinct mapping is evaluated once, in one batch per keep pattern."""
         space = self.space
-        c.order = space.canonical_orders(space.temporal(c.idx), c.order, self.matters[c.keep])
+        self.canonicalize(c)
         keys = c.keys()
         fresh: dict[bytes, int] = {}
-        for i, k in enumerate(keys):
-            if k not in self.cache and k not in fresh:
-                fresh[k] = i
+        for i, (k, v) in enumerate(zip(keys, map(self.cache.get, keys))):
+            if v is None:
+                fresh.setdefault(k, i)
         pos = np.fromiter(fresh.values(), np.int64, len(fresh))
         pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
         if len(pos):
@@ -283,7 +294,7 @@ class _Guided:
                 values = self.run(batch, group_keys)
                 for k, v in zip(group_keys, values.tolist()):
                     self.cache[k] = v
-        return np.array([self.cache.get(k, np.inf) for k in keys])
+        return np.fromiter(map(self.cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
 
     # ---- start points -----------------------------------------------------------------------
     def screen(self) -> list[_Arm]:
@@ -318,6 +329,16 @@ class _Guided:
         return arms[: self.max_arms]
 
     # ---- neighbourhoods ---------------------------------------------------------------------
+    def near(self, d: int, row: int) -> np.ndarray:
+        """Rows of dimension d's factor tuples that differ from ``row`` in exactly one or two
+        slots (one factor moved between two slots), memoized."""
+        key = (d, row)
+        if key not in self._near:
+            rows = self.space.dim_tuples[d]
+            diff = (rows != rows[row]).sum(axis=1)
+            self._near[key] = np.nonzero((diff > 0) & (diff <= 2))[0]
+        return self._near[key]
+
     def dim_moves(self, x: _Candidates) -> _Candidates:
         """Every allowed factor tuple of one dimension that differs from x's in at most two slots
         (a factor moved between two slots), each also with its newly non-unit loops innermost."""
@@ -325,7 +346,7 @@ class _Guided:
         for d in range(space.D):
             rows = space.dim_tuples[d]
             cur = rows[x.idx[0, d]]
-            near = np.nonzero(((rows != cur).sum(axis=1) <= 2) & (np.arange(len(rows)) != x.idx[0, d]))[0]
+            near = self.near(d, int(x.idx[0, d]))
             if not len(near):
                 continue
             idx = np.repeat(x.idx, len(near), axis=0)
@@ -379,8 +400,7 @@ class _Guided:
         space = self.space
         near = []
         for d in range(space.D):
-            rows = space.dim_tuples[d]
-            near.append(np.nonzero(((rows != rows[x.idx[0, d]]).sum(axis=1) <= 2) & (np.arange(len(rows)) != x.idx[0, d]))[0])
+            near.append(self.near(d, int(x.idx[0, d])))
         pairs = [(d1, d2) for d1 in range(space.D) for d2 in range(d1 + 1, space.D) if len(near[d1]) and len(near[d2])]
         sizes = np.array([len(near[d1]) * len(near[d2]) for d1, d2 in pairs], np.int64)
         if not len(pairs):
@@ -418,9 +438,9 @@ class _Guided:
         space = self.space
         idx = np.repeat(x.idx, n, axis=0)
         for d in self.rng.permutation(space.D)[:2]:
-            rows = space.dim_tuples[d]
-            near = np.nonzero((rows != rows[x.idx[0, d]]).sum(axis=1) <= 2)[0]
-            idx[:, d] = near[self.rng.integers(len(near), size=n)]
+            near = self.near(d, int(x.idx[0, d]))
+            if len(near):
+                idx[:, d] = near[self.rng.integers(len(near), size=n)]
         T = space.temporal(idx)
         order = np.repeat(x.order, n, axis=0)
         shuffled = space.random_orders(self.rng, T)
