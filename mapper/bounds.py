@@ -35,6 +35,7 @@ from mapper.ert import EnergyTable
 from mapper.mapspace import Mapspace
 from mapper.model import BitLevelModels, bits_table
 from workloads.problem import DataSpace, Problem
+from workloads.yamlio import InputError
 
 Objective = str | TMapping[str, float]
 
@@ -74,10 +75,16 @@ def footprint(problem: Problem, ds: DataSpace) -> int:
 
 
 def objective_of(energy_pJ: np.ndarray, cycles: np.ndarray, objective: Objective) -> np.ndarray:
-    """The search objective (see mapper.search.objective_values) of energies and cycles."""
+    """The search objective of energies (pJ) and cycles: ``energy``, ``delay`` (cycles), ``edp``
+    (pJ x cycles), or a mapping of those names to weights for a weighted sum."""
     metrics = {"energy": energy_pJ, "delay": cycles, "edp": energy_pJ * cycles}
     if isinstance(objective, str):
+        if objective not in metrics:
+            raise InputError("<search>", "objective", f"expected energy, delay, edp or a weighted mapping, got {objective!r}")
         return metrics[objective]
+    unknown = [k for k in objective if k not in metrics]
+    if unknown:
+        raise InputError("<search>", "objective", f"unknown metric {unknown[0]!r} (expected energy, delay, edp)")
     return sum(float(w) * metrics[k] for k, w in objective.items())
 
 
@@ -105,11 +112,14 @@ def lower_bound(
 ) -> LowerBound:
     """Lower bounds on energy, cycles and ``objective`` over every mapping of the mapspace."""
     space = space or Mapspace(problem, arch, constraints)
-    energy, cycles = pattern_bounds(space, ert, models)
+    return bound_of(*pattern_bounds(space, ert, models), objective)
+
+
+def bound_of(energy: np.ndarray, cycles: np.ndarray, objective: Objective) -> LowerBound:
+    """The mapspace's bounds from per-keep-pattern bounds (:func:`pattern_bounds`)."""
     if not np.isfinite(energy).any():
         return LowerBound(np.inf, np.inf, np.inf)
-    value = objective_of(energy, cycles, objective)
-    return LowerBound(float(energy.min()), float(cycles.min()), float(value.min()))
+    return LowerBound(float(energy.min()), float(cycles.min()), float(objective_of(energy, cycles, objective).min()))
 
 
 def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitLevelModels | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -186,4 +196,4 @@ def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitL
     return np.where(fits, energy, np.inf), np.where(fits, cycles, np.inf)
 
 
-__all__ = ["LowerBound", "footprint", "lower_bound", "objective_of", "pattern_bounds"]
+__all__ = ["LowerBound", "bound_of", "footprint", "lower_bound", "objective_of", "pattern_bounds"]

@@ -26,7 +26,7 @@ from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import parse_yaml_text
 from workloads.zoo import build_graph
 
-DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000}
+DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 8_000, "patience": 8, "seed": 0, "exhaustive_limit": 8_000}
 
 
 @dataclass

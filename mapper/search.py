@@ -22,7 +22,7 @@ from typing import Callable, Mapping as TMapping
 import numpy as np
 
 from mapper.arch import Arch
-from mapper.bounds import objective_of, pattern_bounds
+from mapper.bounds import LowerBound, Objective, bound_of, objective_of, pattern_bounds
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping
@@ -32,26 +32,12 @@ from mapper.nest import MappingBatch
 from workloads.problem import Problem
 from workloads.yamlio import InputError
 
-Objective = str | TMapping[str, float]
 
 
 def objective_values(ev: BatchEvaluation, objective: Objective) -> np.ndarray:
-    """Objective per candidate (lower is better); invalid candidates get +inf.
-
-    ``objective``: ``energy`` (pJ), ``delay`` (cycles), ``edp`` (pJ x cycles), or a mapping of
-    those names to weights for a weighted sum.
-    """
-    metrics = {"energy": ev.energy_pJ, "delay": ev.cycles.astype(float), "edp": ev.energy_pJ * ev.cycles}
-    if isinstance(objective, str):
-        if objective not in metrics:
-            raise InputError("<search>", "objective", f"expected energy, delay, edp or a weighted mapping, got {objective!r}")
-        value = metrics[objective]
-    else:
-        unknown = [k for k in objective if k not in metrics]
-        if unknown:
-            raise InputError("<search>", "objective", f"unknown metric {unknown[0]!r} (expected energy, delay, edp)")
-        value = sum(float(w) * metrics[k] for k, w in objective.items())
-    return np.where(ev.valid, value, np.inf)
+    """Objective per candidate (lower is better; :func:`mapper.bounds.objective_of`); invalid
+    candidates get +inf."""
+    return np.where(ev.valid, objective_of(ev.energy_pJ, ev.cycles.astype(float), objective), np.inf)
 
 
 @dataclass
@@ -66,6 +52,7 @@ class SearchResult:
     valid: int
     exhaustive: bool
     seconds: float
+    bound: LowerBound  # lower bounds over the whole mapspace (mapper.bounds); bound.gap(objective) is the optimality gap
     history: list[tuple[int, float]] = field(default_factory=list)  # (evaluations so far, best objective)
 
 
@@ -131,6 +118,7 @@ def search(
     if mode not in ("auto", "exhaustive", "guided"):
         raise InputError("<search>", "mode", f"expected auto, exhaustive or guided, got {mode!r}")
     exhaustive = mode == "exhaustive" or (mode == "auto" and space.count(exhaustive_limit) <= exhaustive_limit)
+    energy_lb, cycles_lb = pattern_bounds(space, ert, models)
     best = _Best()
     stats = {"evaluated": 0, "valid": 0}
     history: list[tuple[int, float]] = []
@@ -150,7 +138,6 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
-        energy_lb, cycles_lb = pattern_bounds(space, ert, models)
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
                 mutants, objective_of(energy_lb, cycles_lb, objective)).run_search()
 
@@ -164,7 +151,7 @@ def search(
 
     evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
     return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
-                        time.perf_counter() - start, history)
+                        time.perf_counter() - start, bound_of(energy_lb, cycles_lb, objective), history)
 
 
 # ---- guided search -------------------------------------------------------------------------
@@ -208,7 +195,8 @@ class _Candidates:
     def keys(self) -> list[bytes]:
         """One hashable key per candidate (its bytes; numpy drops trailing zero bytes, which
         keeps equal-length rows distinct)."""
-        flat = np.ascontiguousarray(np.concatenate([self.idx, self.order.reshape(len(self.idx), -1), self.keep[:, None]], axis=1))
+        n, L, D = self.order.shape
+        flat = np.ascontiguousarray(np.concatenate([self.idx, self.order.reshape(n, L * D), self.keep[:, None]], axis=1))
         return flat.view(np.dtype((np.bytes_, flat.shape[1] * 8))).ravel().tolist()
 
     @staticmethod
@@ -241,7 +229,7 @@ class _Guided:
                  max_arms: int = 32, min_batch: int = 512):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
-        self.min_batch = min_batch
+        self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
         self.index = [_RowIndex(t) for t in space.dim_tuples]
