@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapper.bitlevel import layer_models, stats_identity
+from mapper.bounds import LowerBound, lower_bound, objective_of
 from mapper.cache import ResultCache, cache_key
 from mapper.mapping import mapping_from_dict
+from mapper.mapspace import Mapspace
 from mapper.model import Evaluation, evaluate
 from mapper.progress import progress_bar
 from mapper.search import search
@@ -45,6 +47,7 @@ class ModelReport:
     stats_text: dict[str, str]               # layer -> Timeloop-style stats summary
     search_info: dict[str, dict[str, Any]]   # problem label -> evaluated, seconds, exhaustive, cached
     provenance: dict[str, Any] = field(default_factory=dict)
+    objective: Any = "edp"                   # the search objective (mapper.bounds.objective_of)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract."""
@@ -60,6 +63,17 @@ class ModelReport:
             "utilization": sum(r["utilization"] * r["cycles"] * r["count"] for r in self.rows) / max(cycles, 1),
             "energy_breakdown_pJ": breakdown, "area_um2": self.area_um2, "clock_MHz": self.clock_MHz,
             "layers": len(self.rows), "unique_layers": len(self.mappings), "provenance": self.provenance,
+            "lower_bound": self._bound_summary(energy, cycles),
+        }
+
+    def _bound_summary(self, energy: float, cycles: int) -> dict[str, Any]:
+        """Totals of the per-layer lower bounds (mapper.bounds) and the gaps to them."""
+        e_lb = sum(r["energy_lower_bound_pJ"] * r["count"] for r in self.rows)
+        c_lb = sum(r["cycles_lower_bound"] * r["count"] for r in self.rows)
+        return {
+            "objective": self.objective, "energy_pJ": e_lb, "cycles": c_lb,
+            "energy_gap": energy / e_lb - 1 if e_lb > 0 else None, "cycles_gap": cycles / c_lb - 1 if c_lb > 0 else None,
+            "max_layer_objective_gap": max((r["objective_gap"] for r in self.rows), default=0.0),
         }
 
     def to_dataframe(self) -> Any:
@@ -146,6 +160,7 @@ def run_model(
     # 2. Evaluate every layer on its shape's mapping with its own statistics.
     parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
     rows, stats_text, mappings, problems = [], {}, {}, {}
+    search_bounds: dict[str, LowerBound] = {}
     from mapper.summary import format_summary
 
     for problem, names in groups:
@@ -155,29 +170,41 @@ def run_model(
         mapping = mapping_from_dict(parse_yaml_text(found[label]["mapping_yaml"]), spec.arch, mapped, f"<mapping {label}>")
         mappings[label] = found[label]["mapping_yaml"]
         problems[label] = found[label]["problem_yaml"]
-        shared: Evaluation | None = None
+        shared: tuple[Evaluation, LowerBound] | None = None
+        space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
         for name in names:
             layer = graph.layer(name)
             if name in stats or shared is None:
-                ev = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)), clock_MHz=spec.clock_MHz)
+                models = layer_models(spec, stats.get(name))
+                ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz)
+                bound = lower_bound(problem, spec.arch, ert=spec.ert, models=models, objective=objective, space=space)
                 if name not in stats:
-                    shared = ev
+                    shared = (ev, bound)
             else:
-                ev = shared
+                ev, bound = shared
+            if name == names[0]:
+                search_bounds[label] = bound
             result = ev.to_dict()
-            rows.append(_row(name, label, layer.count, problem.macs, result, parts))
+            rows.append(_row(name, label, layer.count, problem.macs, result, parts, bound, objective))
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
+        search_info[label]["objective_lower_bound"] = bound.objective
+        search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
     return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance)
+                       search_info, provenance, objective)
 
 
-def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+def _row(name: str, label: str, count: int, macs: int, result: dict[str, Any], parts: list[str], bound: LowerBound,
+         objective: Any) -> dict[str, Any]:
+    value = float(objective_of(result["energy_pJ"], float(result["cycles"]), objective))
     row: dict[str, Any] = {
         "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
         "energy_pJ": result["energy_pJ"], "utilization": result["utilization"],
+        "objective": value, "objective_lower_bound": bound.objective, "objective_gap": bound.gap(value),
+        "energy_lower_bound_pJ": bound.energy_pJ, "cycles_lower_bound": bound.cycles,
     }
     for p in parts[:-1]:
         row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]
