@@ -1,4 +1,8 @@
-"""Command-line options shared by the verbs that run whole models (search, compare, sweep)."""
+"""Command-line options of the verbs that run whole models (search, compare, sweep).
+
+Kept free of heavy imports: building the parser must not import the model, pandas,
+matplotlib or torch (each verb imports what it needs when it runs).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import os
 from typing import Any
 
 from workloads.yamlio import InputError
+
+DEFAULT_PARETO = ("energy_pJ", "cycles")   # metrics a sweep's Pareto front minimizes by default
 
 
 def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker processes") -> None:
@@ -50,3 +56,29 @@ def parse_objective(text: str) -> Any:
         except ValueError:
             raise InputError("<args>", "--objective", f"expected NAME=WEIGHT pairs, got {part!r}") from None
     return weights
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ``sweep`` verb."""
+    p.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
+    p.add_argument("--model", required=True, help="built-in model name or a config.json path")
+    p.add_argument("--param", action="append", metavar="PATH=V1,V2,...",
+                   help="spec path and values, e.g. arch.GLB.depth=4096,8192 or pe.sub_group=4,8,16 (repeatable)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--grid", action="store_true", help="every combination of the values (default)")
+    how.add_argument("--zip", action="store_true", help="the i-th values of every --param together")
+    p.add_argument("--pareto", default=",".join(DEFAULT_PARETO), help="metrics the Pareto front minimizes (columns)")
+    p.add_argument("--phase", choices=["prefill", "decode"], default="prefill")
+    add_run_arguments(p, jobs_help="worker processes (or Dask workers with --dask local)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run points on Dask: 'local' (LocalCluster) or tcp://HOST:PORT")
+    p.add_argument("--out", help="output folder")
+
+
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ``compare`` verb."""
+    p.add_argument("--specs", nargs="+", required=True, help="spec YAMLs or bundled names; the first is the baseline")
+    p.add_argument("--model", action="extend", nargs="+", required=True,
+                   help="built-in model(s) or config.json (several: --model A B or repeat --model)")
+    p.add_argument("--phase", nargs="+", choices=["prefill", "decode"], default=["prefill"], help="one or more phases")
+    add_run_arguments(p, jobs_help="worker processes per run")
+    p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")

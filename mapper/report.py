@@ -52,13 +52,13 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
 
 def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
     """A horizontal bar chart of energy (uJ) per level/component, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the Agg canvas alone: no pyplot, no GUI backend
+    from matplotlib.figure import Figure
 
     parts = summary["energy_breakdown_pJ"]
-    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(parts)))
+    fig = Figure(figsize=(6, 0.5 + 0.45 * len(parts)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     names = list(parts)
     ax.barh(names, [parts[n] * 1e-6 for n in names], color="#4C72B0")
     ax.invert_yaxis()
@@ -67,7 +67,6 @@ def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return buf.getvalue()
 
 
