@@ -3,13 +3,14 @@
 Both evaluate candidates in vectorized batches (``evaluate_batch``), so the work model's
 lock-step cycles and the format model's compressed sizes enter every candidate. Ties are
 broken deterministically (first in enumeration order; in the guided search, by the
-candidate's encoding), and a seed makes guided runs repeatable.
+candidate's canonical encoding), and a seed makes guided runs repeatable. Every result
+carries a lower bound over the whole mapspace (mapper.bounds).
 
-The guided search is an elitist local search: a population of the best distinct mappings
-is mutated (move a prime factor between two slots of a dimension, swap two loops of a
-level, keep or bypass a data space at a level), mixed with fresh random samples, until
-the best has not improved for ``patience`` rounds (victory condition), or an evaluation or
-time budget runs out.
+The guided search (docs/search.md) screens keep patterns, descends one arm per promising
+pattern by lock-step steepest descent over factor, loop-order, keep and pair moves (one
+batch per keep pattern), halves the arms by value, and ends with an iterated local search
+(restarts and kicks) in the best patterns until ``patience`` descents bring no improvement
+or the evaluation or time budget runs out.
 """
 
 from __future__ import annotations
@@ -110,7 +111,11 @@ def search(
     """Find the best mapping of ``problem`` on ``arch``.
 
     ``mode``: ``exhaustive``, ``guided`` or ``auto`` (exhaustive when the pruned mapspace has at
-    most ``exhaustive_limit`` points). ``progress(evaluated, best)`` is called after each batch.
+    most ``exhaustive_limit`` points). Guided search (docs/search.md): at most
+    ``max_evaluations`` evaluations and ``time_limit_s`` seconds; it stops after ``patience``
+    restart/kick descents in a row without improvement; ``mutants`` random mappings are
+    screened per keep pattern and ``population`` of them kept per pattern as restart points.
+    ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
     space = Mapspace(problem, arch, constraints, imperfect=imperfect)
