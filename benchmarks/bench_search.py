@@ -1,6 +1,7 @@
 """Search quality over seeds: guided search vs the exhaustive optimum and the lower bound.
 
     python benchmarks/bench_search.py [--seeds 10] [--cases gemm conv 3level] [--no-exhaustive]
+    python benchmarks/bench_search.py --budgets [--seeds 3]
 
 Cases: six medium mapspaces (0.4M - 4.6M points after pruning, exhaustive search feasible)
 and the 3-level GEMM 768x768x256 of ../shared/mapper_cases (873M points: no exhaustive
@@ -9,6 +10,10 @@ pJ x cycles), the guided search's best over seeds 0..N-1 (min, max), the seed sp
 (max / min - 1), the worst seed's gap to the exhaustive optimum, the gap of the best to
 the lower bound (mapper.bounds), mean evaluations and seconds per seed, and mappings per
 second inside the search. Targets (issue 15): spread <= 1 %, worst gap <= 2 %.
+
+``--budgets``: the whole-model default budget (mapper.run.DEFAULT_SEARCH) against 60,000
+evaluations on every unique layer of GPT-2 on Panacea and ResNet-18 on BitVert, per seed:
+the objectives and how many differ.
 """
 
 from __future__ import annotations
@@ -67,13 +72,40 @@ def cases() -> list[tuple[str, object, object, object, EnergyTable]]:
     return out
 
 
+def budgets(seeds: int) -> None:
+    from mapper.bitlevel import layer_models
+    from mapper.run import DEFAULT_SEARCH
+    from mapper.spec import load_spec
+    from workloads.zoo import build_graph
+
+    large = {**DEFAULT_SEARCH, "max_evaluations": 60_000}
+    differ = total = 0
+    for spec_name, model in (("panacea", "gpt2"), ("bitvert", "resnet18")):
+        spec = load_spec(spec_name)
+        models = layer_models(spec, None)
+        for problem, _ in build_graph(model, phase="prefill", seq_len=256).unique_problems():
+            row = []
+            for seed in range(seeds):
+                runs = [search(problem, spec.arch, spec.constraints_for(problem), ert=spec.ert, models=models,
+                               clock_MHz=spec.clock_MHz, **{**opts, "seed": seed}) for opts in (DEFAULT_SEARCH, large)]
+                differ += runs[0].objective != runs[1].objective
+                total += 1
+                row.append(f"{runs[0].objective:.5g}/{runs[1].objective:.5g}")
+            print(f"{spec_name:<8} {model:<9} {str(problem.bounds):<62} default/60k per seed: {'  '.join(row)}", flush=True)
+    print(f"default budget ({DEFAULT_SEARCH['max_evaluations']} evaluations) differs from 60,000 in {differ} of {total} searches")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--cases", nargs="*", help="substrings of case names to run (default: all)")
     ap.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive optima")
     ap.add_argument("--exhaustive-limit", type=int, default=10_000_000, help="largest mapspace searched exhaustively")
+    ap.add_argument("--budgets", action="store_true", help="compare the whole-model default budget with 60,000 evaluations")
     args = ap.parse_args()
+    if args.budgets:
+        budgets(args.seeds)
+        return
     print(f"{'case':<27} {'points':>10} {'exhaustive':>11} {'best':>11} {'worst':>11} {'spread%':>7} {'gap%':>6} "
           f"{'bound gap%':>10} {'evals':>7} {'s/seed':>6} {'maps/s':>8}", flush=True)
     worst_spread = worst_gap = 0.0

@@ -230,3 +230,18 @@ def test_search_reports_a_bound_below_its_result() -> None:
     problem, arch, ert, _, _, objective = _random_case(5)
     result = search(problem, arch, ert=ert, objective=objective, mode="guided", seed=1, max_evaluations=3000)
     assert result.bound.objective <= result.objective and result.bound.gap(result.objective) >= 0
+
+
+def test_search_doc_states_the_default_budgets() -> None:
+    from pathlib import Path
+
+    from mapper.run import DEFAULT_SEARCH
+
+    import inspect
+
+    params = inspect.signature(search).parameters
+    text = (Path(__file__).resolve().parents[1] / "docs" / "search.md").read_text()
+    assert (f"`search()` defaults to {params['max_evaluations'].default} evaluations and patience "
+            f"{params['patience'].default}") in text
+    assert (f"use {DEFAULT_SEARCH['max_evaluations']}\nevaluations, patience {DEFAULT_SEARCH['patience']} and exhaustive search "
+            f"up to {DEFAULT_SEARCH['exhaustive_limit']} points") in text
