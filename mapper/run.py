@@ -22,7 +22,7 @@ from mapper.model import Evaluation, evaluate
 from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
-from mapper.workers import process_pool
+from mapper.workers import shared_pool
 from workloads.graph import LayerGraph, problem_label
 from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import parse_yaml_text
@@ -141,14 +141,18 @@ def run_model(
             pending.append((label, key, problem, rep_stats))
     bar = progress_bar(len(pending), progress, "searching layers", "layer")
     if jobs > 1 and len(pending) > 1:
-        with process_pool(jobs) as pool:
-            futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+        pool = shared_pool(jobs)
+        futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+        try:
             for fut in as_completed(futures):
                 label, key = futures[fut]
                 result = fut.result()
                 cache.put(key, result)
                 found[label] = {**result, "cached": False}
                 bar.update(1)
+        finally:
+            for fut in futures:
+                fut.cancel()
     else:
         for label, key, p, s in pending:
             result = _search_task(spec, p, s, objective, options)

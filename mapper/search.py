@@ -301,6 +301,8 @@ class _Guided:
         n = self.mutants
         patterns = patterns[: max(1, budget // n)]
         P = len(patterns)
+        if not P:  # no pattern's smallest tiles fit: no valid mapping
+            return []
         idx = space.sample_indices(self.rng, n * P)
         m = len(idx) // P
         order = space.random_orders(self.rng, space.temporal(idx[: m * P]))
