@@ -388,7 +388,7 @@ class _Guided:
             c = _Candidates.concat([c, self.pair_moves(x, self.min_batch - fresh)])
         return c
 
-    def pair_moves(self, x: _Candidates, cap: int | None = None) -> _Candidates:
+    def pair_moves(self, x: _Candidates, cap: int = 512) -> _Candidates:
         """Two dimensions re-factored at once, each by a move of :meth:`dim_moves` (tile shape
         changes at about constant tile size: escapes capacity-bound optima); at most ``cap``,
         sampled when there are more."""
@@ -398,7 +398,6 @@ class _Guided:
             near.append(self.near(d, int(x.idx[0, d])))
         pairs = [(d1, d2) for d1 in range(space.D) for d2 in range(d1 + 1, space.D) if len(near[d1]) and len(near[d2])]
         sizes = np.array([len(near[d1]) * len(near[d2]) for d1, d2 in pairs], np.int64)
-        cap = self.min_batch if cap is None else cap
         if not len(pairs):
             return x.take(np.zeros(0, np.int64))
         total = int(sizes.sum())
@@ -530,7 +529,7 @@ class _Guided:
         while stale < self.patience and not self.out_of_budget():
             trials = self.trials(top)
             self.descend(trials)
-            promising = [t for t in trials if t.value <= best * (1 + self.tolerance / 5)]
+            promising = [t for t in trials if t.value <= best * (1 + self.tolerance)]
             for t in promising:
                 t.converged = False
             self.descend(promising, deep=True)
