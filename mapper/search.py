@@ -231,7 +231,7 @@ class _Guided:
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
                  mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
-                 max_arms: int = 32, min_batch: int = 512):
+                 max_arms: int = 32, min_batch: int = 1024):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
         self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
