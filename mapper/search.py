@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping as TMapping
+from typing import Callable
 
 import numpy as np
 
