@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = "bitloop-2"
+CACHE_VERSION = "bitloop-3"  # bump when a cached result would change (3: the search of issue 15)
 
 
 def default_cache_path() -> Path:
