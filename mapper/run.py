@@ -96,11 +96,15 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
 
 def _layer_stats(spec: Spec, graph: LayerGraph, weights: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-layer statistics from ``weights`` (a checkpoint, 'minilm', ...), or none (synthetic profile)."""
+    family = spec.work_model["family"]
+    independent = {"weights": None, "note": f"work model '{family}' does not depend on tensor statistics"}
+    if family == "dense":  # a dense MAC needs no statistics: sparsity_models (and torch) stay unloaded
+        return {}, independent
     from sparsity_models.families import resolve
     from sparsity_models.synthetic import DEFAULT_PROFILE
 
-    if not resolve(spec.work_model["family"], str(spec.source), "spec.work_model.family").uses_stats:
-        return {}, {"weights": None, "note": f"work model '{spec.work_model['family']}' does not depend on tensor statistics"}
+    if not resolve(family, str(spec.source), "spec.work_model.family").uses_stats:
+        return {}, independent
     if weights is None:
         profile = spec.work_model.get("profile", DEFAULT_PROFILE)
         return {}, {"weights": None, "note": f"no weights given: statistics come from the synthetic profile '{profile}'"}
