@@ -128,7 +128,7 @@ def main() -> None:
         gap = 100 * (worst / exact - 1) if exact else float("nan")
         bound_gap = float("nan")
         if lower_bound is not None:
-            lb = lower_bound(problem, a, constraints, ert=ert, objective="edp").value
+            lb = lower_bound(problem, a, constraints, ert=ert, objective="edp").objective
             bound_gap = 100 * (best / lb - 1) if lb > 0 else float("inf")
         worst_spread = max(worst_spread, spread)
         if exact:
