@@ -161,26 +161,6 @@ def search(
 
 # ---- guided search -------------------------------------------------------------------------
 
-def _row_keys(rows: np.ndarray) -> np.ndarray:
-    """One opaque sortable key per row (byte view), for exact row lookups."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-
-
-class _RowIndex:
-    """Maps factor tuples of one dimension back to their row index in the mapspace (-1: not allowed)."""
-
-    def __init__(self, rows: np.ndarray):
-        keys = _row_keys(rows)
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted = keys[self.order]
-
-    def find(self, rows: np.ndarray) -> np.ndarray:
-        keys = _row_keys(rows)
-        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
-        return np.where(self.sorted[pos] == keys, self.order[pos], -1)
-
-
 @dataclass
 class _Candidates:
     """Mappings as arrays: factor-tuple row per dim, outer-to-inner loop orders, keep-pattern index."""
@@ -237,7 +217,6 @@ class _Guided:
         self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
-        self.index = [_RowIndex(t) for t in space.dim_tuples]
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
         self.cache: dict[bytes, float] = {}
         self._near: dict[tuple[int, int], np.ndarray] = {}
@@ -307,9 +286,10 @@ class _Guided:
         m = len(idx) // P
         order = space.random_orders(self.rng, space.temporal(idx[: m * P]))
         parts = [_Candidates(idx[: m * P], order, np.repeat(patterns, m))]
-        outer = np.array([self.index[k].find(np.array([[space.problem.bounds[d] if s == 0 else 1 for s in range(len(space.slots))]]))[0]
-                          for k, d in enumerate(space.problem.dims)], np.int64)
-        if np.all(outer >= 0):
+        outer = [np.nonzero((rows[:, 0] == space.problem.bounds[d]) & (rows[:, 1:] == 1).all(axis=1))[0]
+                 for rows, d in zip(space.dim_tuples, space.problem.dims)]  # every factor in the outermost slot
+        if all(len(o) for o in outer):
+            outer = np.array([o[0] for o in outer], np.int64)
             parts.insert(0, _Candidates(np.tile(outer, (P, 1)), np.tile(np.arange(space.D), (P, space.L, 1)), patterns.copy()))
         cands = _Candidates.concat(parts)
         values = self.evaluate(cands)
