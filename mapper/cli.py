@@ -3,13 +3,15 @@
 User mistakes (:class:`InputError`) print one line ``error: FILE: KEY: expected ...`` and
 exit with status 2; no traceback. ``--allow-plugins`` (or ``BITLOOP_ALLOW_PLUGINS=1``) lets
 a spec run the Python estimator plug-ins it names; plug-ins named with ``--estimator`` run
-without it.
+without it. Building the parser imports nothing heavy: each verb's handler imports its modules
+when it runs (``model`` never loads pandas, matplotlib or torch).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mapper.cli_options import (
-    Parser, add_nest_analysis_argument, add_phase_argument, add_plugin_argument, add_run_arguments,
-    add_timeloop_input_arguments, parse_objective, search_options_from, workload_options_from,
+    Parser, add_compare_arguments, add_nest_analysis_argument, add_phase_argument, add_plugin_argument,
+    add_run_arguments, add_sweep_arguments, add_timeloop_input_arguments, parse_objective, search_options_from,
+    workload_options_from,
 )
 from mapper.outdir import OutputDir
 from mapper.spec import PLUGINS_ENV
@@ -166,10 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_argument(ert)
     ert.set_defaults(handler=_cmd_ert)
 
-    # Verbs that live in their own modules register themselves here (one line each).
-    from mapper.sweep import register as register_sweep; register_sweep(verbs)
-    from mapper.compare import register as register_compare; register_compare(verbs)
+    sweep = verbs.add_parser("sweep", help="sensitivity study: re-derive, re-map and evaluate a model over spec parameters")
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(handler=_handler_in("mapper.sweep", "_cmd_sweep"))
+
+    compare = verbs.add_parser("compare", help="run several specs on the same workloads; speedup and energy vs the first")
+    add_compare_arguments(compare)
+    compare.set_defaults(handler=_handler_in("mapper.compare", "_cmd_compare"))
     return parser
+
+
+def _handler_in(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A verb handler that lives in ``module`` (imported only when the verb runs)."""
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """Command-line options shared by the verbs that run whole models (search, compare, sweep).
 
 Numeric options are range-checked as they are parsed: a bad value ends in one line
-``error: <args>: --OPTION: expected ...`` and exit status 2, before any work.
+``error: <args>: --OPTION: expected ...`` and exit status 2, before any work. Kept free of
+heavy imports: building the parser must not import the model, pandas, matplotlib or torch
+(each verb imports what it needs when it runs).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, NoReturn
 
 from mapper.arch import NEST_ANALYSES
 from workloads.yamlio import InputError, as_float, as_int
-from workloads.zoo import DEFAULT_DECODE_TOKENS, PHASES
+from workloads.phases import DEFAULT_DECODE_TOKENS, PHASES
 
 # Option ranges (the workload limits themselves are checked in mapper.limits).
 MAX_SEQ_LEN = 2**20          # tokens
@@ -69,6 +71,8 @@ def add_phase_argument(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("--phase", nargs="+", choices=list(PHASES), default=["prefill"], help=help_text + "; one or more")
     else:
         p.add_argument("--phase", choices=list(PHASES), default="prefill", help=help_text)
+
+DEFAULT_PARETO = ("energy_pJ", "cycles")   # metrics a sweep's Pareto front minimizes by default
 
 
 def add_run_arguments(p: argparse.ArgumentParser, jobs_help: str = "worker processes") -> None:
@@ -152,3 +156,32 @@ def add_timeloop_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapper", help="Timeloop mapper YAML (optimization metrics, algorithm, victory condition...)")
     p.add_argument("--ert", help="Accelergy ERT.yaml (default: bitloop's estimators price the arch's classes)")
     p.add_argument("--art", help="Accelergy ART.yaml (area per component, um^2)")
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ``sweep`` verb."""
+    p.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
+    p.add_argument("--model", required=True, help="built-in model name or a config.json path")
+    p.add_argument("--param", action="append", metavar="PATH=V1,V2,...",
+                   help="spec path and values, e.g. arch.GLB.depth=4096,8192 or pe.sub_group=4,8,16 (repeatable)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--grid", action="store_true", help="every combination of the values (default)")
+    how.add_argument("--zip", action="store_true", help="the i-th values of every --param together")
+    p.add_argument("--pareto", default=",".join(DEFAULT_PARETO), help="metrics the Pareto front minimizes (columns)")
+    add_phase_argument(p)
+    add_run_arguments(p, jobs_help="worker processes (or Dask workers with --dask local)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run points on Dask: 'local' (LocalCluster) or tcp://HOST:PORT")
+    p.add_argument("--out", help="output folder")
+
+
+def add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ``compare`` verb."""
+    p.add_argument("--specs", nargs="+", required=True, help="spec YAMLs or bundled names; the first is the baseline")
+    p.add_argument("--model", action="extend", nargs="+", required=True,
+                   help="built-in model(s) or config.json (several: --model A B or repeat --model)")
+    add_phase_argument(p, many=True)
+    add_run_arguments(p, jobs_help="worker processes per run")
+    p.add_argument("--normalize", choices=["none", "area", "power"], default="none",
+                   help="scale each spec's compute array to the baseline's array area or peak power (iso-area / "
+                        "iso-power; docs/user_guide.md)")
+    p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from mapper.cli_options import add_phase_argument, add_run_arguments, parse_objective, search_options_from, workload_options_from
+from mapper.cli_options import parse_objective, search_options_from, workload_options_from
 from mapper.outdir import OutputDir
 from mapper.spec import Spec, load_spec
 from workloads.graph import LayerGraph
@@ -241,19 +241,4 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(verbs: Any) -> None:
-    """Add the ``compare`` verb to the CLI's subparsers."""
-    p = verbs.add_parser("compare", help="run several specs on the same workloads; speedup and energy vs the first")
-    p.add_argument("--specs", nargs="+", required=True, help="spec YAMLs or bundled names; the first is the baseline")
-    p.add_argument("--model", action="extend", nargs="+", required=True,
-                   help="built-in model(s) or config.json (several: --model A B or repeat --model)")
-    add_phase_argument(p, many=True)
-    add_run_arguments(p, jobs_help="worker processes per run")
-    p.add_argument("--normalize", choices=["none", "area", "power"], default="none",
-                   help="scale each spec's compute array to the baseline's array area or peak power (iso-area / "
-                        "iso-power; docs/user_guide.md)")
-    p.add_argument("--out", help="output folder for compare.json, compare.csv, compare.png")
-    p.set_defaults(handler=_cmd_compare)
-
-
-__all__ = ["compare", "energy_parts", "format_table", "compare_png", "register", "to_dataframe", "write_outputs"]
+__all__ = ["compare", "energy_parts", "format_table", "compare_png", "to_dataframe", "write_outputs"]

@@ -68,6 +68,8 @@ class Mapspace:
                 self.slots.append(Slot(i, "y"))
         self.dim_tuples = [self._dim_tuples(k, d) for k, d in enumerate(problem.dims)]
         self.keep_patterns = self._keep_patterns()
+        self.tail_rank = self._tail_rank()
+        self._level_factors = self._factor_tables()
 
     # ---- factor tuples per dimension -----------------------------------------------------
     def padded_bounds(self, bound: int) -> list[int]:
@@ -84,15 +86,44 @@ class Mapspace:
         return sorted(candidates)
 
     def _dim_tuples(self, k: int, dim: str) -> np.ndarray:
-        """[n, slots] allowed factor tuples of one dimension (constraints and fanouts applied)."""
-        rows = []
+        """[n, slots] allowed factor tuples of one dimension (constraints and fanouts applied), in
+        lexicographic order (the order of :func:`ordered_factorizations`).
+
+        Built slot by slot over the divisors of the bound: a prefix of factors grows by every
+        allowed divisor of what remains, so only allowed tuples are ever materialized."""
+        parts = []
         for bound in self.padded_bounds(self.problem.bounds[dim]):
-            for tup in ordered_factorizations(bound, len(self.slots)):
-                if all(self._slot_allows(s, dim, f) for s, f in zip(self.slots, tup)):
-                    rows.append(tup)
-        if not rows:
+            divs = np.array([f for f in range(1, bound + 1) if bound % f == 0], I64)
+            allowed = np.array([[self._slot_allows(s, dim, int(f)) for f in divs] for s in self.slots], bool)
+            rows, rest = np.zeros((1, 0), I64), np.array([bound], I64)
+            for s in range(len(self.slots) - 1):
+                take = allowed[s][None, :] & (rest[:, None] % divs[None, :] == 0)
+                r, c = np.nonzero(take)
+                rows = np.concatenate([rows[r], divs[c][:, None]], axis=1)
+                rest = rest[r] // divs[c]
+            last_ok = allowed[-1][np.searchsorted(divs, rest)]
+            parts.append(np.concatenate([rows[last_ok], rest[last_ok][:, None]], axis=1))
+        out = np.concatenate(parts)
+        out = out[self._rows_ok(dim, out)]
+        if not len(out):
             raise InputError("<constraints>", f"factors.{dim}", f"no factorization of {dim}={self.problem.bounds[dim]} satisfies the constraints and fanouts")
-        return np.array(rows, I64)
+        return out
+
+    def _rows_ok(self, dim: str, rows: np.ndarray) -> np.ndarray:
+        """Rows whose spatial factors satisfy the per-dimension rules: a dimension is not split
+        over both X and Y at one level (as in Timeloop), and a level's spatial bound on the
+        dimension holds for its X x Y factor."""
+        ok = np.ones(len(rows), bool)
+        for i in range(self.L):
+            x = [s for s, slot in enumerate(self.slots) if slot.level == i and slot.kind == "x"]
+            y = [s for s, slot in enumerate(self.slots) if slot.level == i and slot.kind == "y"]
+            fx = rows[:, x[0]] if x else np.ones(len(rows), I64)
+            fy = rows[:, y[0]] if y else np.ones(len(rows), I64)
+            ok &= ~((fx > 1) & (fy > 1))
+            bound = self.constraints.levels[i].spatial.get(dim)
+            if bound is not None:
+                ok &= bound.allows(fx * fy)
+        return ok
 
     def _slot_allows(self, slot: Slot, dim: str, f: int) -> bool:
         lc: LevelConstraints = self.constraints.levels[slot.level]
@@ -135,35 +166,43 @@ class Mapspace:
         return [i < deepest for i in range(self.L)]
 
     # ---- combination checks ---------------------------------------------------------------
-    def _assemble(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def assemble(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """[n, D] tuple indices -> temporal, spatial_x, spatial_y arrays [n, L, D]."""
-        n = idx.shape[0]
-        T = np.ones((n, self.L, self.D), I64)
-        SX = np.ones((n, self.L, self.D), I64)
-        SY = np.ones((n, self.L, self.D), I64)
-        for k in range(self.D):
-            rows = self.dim_tuples[k][idx[:, k]]
-            for s, slot in enumerate(self.slots):
-                target = T if slot.kind == "t" else SX if slot.kind == "x" else SY
-                target[:, slot.level, k] = rows[:, s]
-        return T, SX, SY
+        F = np.stack([self._level_factors[k][idx[:, k]] for k in range(self.D)], axis=-1)  # [n, 3, L, D]
+        return F[:, 0], F[:, 1], F[:, 2]
 
-    def _combination_ok(self, SX: np.ndarray, SY: np.ndarray) -> np.ndarray:
-        ok = np.ones(SX.shape[0], bool)
-        used = np.ones(SX.shape[0])   # cumulative fanout utilization (Timeloop's min-parallelism)
+    def temporal(self, idx: np.ndarray) -> np.ndarray:
+        """[n, D] tuple indices -> temporal factors [n, L, D]."""
+        return np.stack([self._level_factors[k][idx[:, k], 0] for k in range(self.D)], axis=-1)
+
+    def valid(self, idx: np.ndarray) -> np.ndarray:
+        """[n] whether the tuple combinations fit every fanout and reach the minimum cumulative
+        fanout utilization (Timeloop's ``utilization`` constraint). Per-dimension spatial rules
+        are applied to the tuples themselves (:meth:`_rows_ok`)."""
+        px = np.ones((len(idx), self.L), I64)
+        py = np.ones((len(idx), self.L), I64)
+        for k in range(self.D):
+            px *= self._level_factors[k][idx[:, k], 1]
+            py *= self._level_factors[k][idx[:, k], 2]
+        ok = np.ones(len(idx), bool)
+        used = np.ones(len(idx))
         for i in range(self.L):
             fx, fy = self.arch.fanout(i)
-            px, py = SX[:, i].prod(axis=1), SY[:, i].prod(axis=1)
-            ok &= (px <= fx) & (py <= fy)
-            ok &= ~np.any((SX[:, i] > 1) & (SY[:, i] > 1), axis=1)  # a dim goes to X or Y, not both (as in Timeloop)
-            used *= px * py / (fx * fy)
-            lc = self.constraints.levels[i]
-            for dim, bound in lc.spatial.items():
-                k = self.problem.dims.index(dim)
-                ok &= bound.allows(SX[:, i, k] * SY[:, i, k])
+            ok &= (px[:, i] <= fx) & (py[:, i] <= fy)
+            used *= px[:, i] * py[:, i] / (fx * fy)
         if self.constraints.min_parallelism > 0:
             ok &= used >= self.constraints.min_parallelism
         return ok
+
+    def _factor_tables(self) -> list[np.ndarray]:
+        """Per dim: [rows, 3, L] temporal / X / Y factor of each level for each factor tuple."""
+        tables = []
+        for rows in self.dim_tuples:
+            t = np.ones((len(rows), 3, self.L), I64)
+            for s, slot in enumerate(self.slots):
+                t[:, "txy".index(slot.kind), slot.level] = rows[:, s]
+            tables.append(t)
+        return tables
 
     # ---- permutations ---------------------------------------------------------------------
     def level_orders(self, level: int, nonunit: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -174,6 +213,31 @@ class Mapspace:
         inner_rev = tuple(reversed([k for k in fixed_inner if k in nonunit]))  # outer-to-inner tail
         free = [k for k in nonunit if k not in inner_rev]
         return [units + perm + inner_rev for perm in itertools.permutations(free)]
+
+    def canonical_orders(self, T: np.ndarray, order: np.ndarray, matters: np.ndarray) -> np.ndarray:
+        """One representative of each class of equivalent loop orders [n, L, D] (outer to inner).
+
+        Loops of bound 1 go outermost in dimension order, a level's partial-permutation
+        constraint keeps its (non-unit) dimensions innermost in the given order, and the other
+        loops keep their relative order, or take dimension order where ``matters`` [n, L] says
+        the level's order cannot change any count (see :meth:`order_matters`)."""
+        D = self.D
+        dims = np.arange(D, dtype=I64)
+        pos = np.argsort(order, axis=2)  # position of each dim in the order
+        key = np.where(matters[:, :, None], pos, dims[None, None, :])
+        tail = self.tail_rank[None]
+        nonunit = T > 1
+        key = np.where(nonunit & (tail >= 0), D + tail, key)
+        key = np.where(nonunit, key, dims[None, None, :] - 2 * D)
+        return np.argsort(key, axis=2, kind="stable").astype(I64)
+
+    def _tail_rank(self) -> np.ndarray:
+        """[L, D] outer-to-inner rank of each dim in its level's partial-permutation constraint (-1: free)."""
+        rank = np.full((self.L, self.D), -1, I64)
+        for i, lc in enumerate(self.constraints.levels):
+            for j, d in enumerate(lc.permutation):  # innermost first
+                rank[i, self.problem.dims.index(d)] = len(lc.permutation) - 1 - j
+        return rank
 
     def count(self, limit: int) -> int:
         """Points ``enumerate`` yields (an upper bound under partial-permutation constraints);
@@ -186,9 +250,9 @@ class Mapspace:
         total = 0.0
         for start in range(0, total_f, 65536):
             flat = np.arange(start, min(start + 65536, total_f), dtype=I64)
-            T, SX, SY = self._assemble(np.stack(np.unravel_index(flat, counts), axis=1))
-            ok = self._combination_ok(SX, SY)
-            orders = fact[(T[ok] > 1).sum(axis=2)]  # [n, L]
+            idx = np.stack(np.unravel_index(flat, counts), axis=1)
+            T = self.temporal(idx[self.valid(idx)])
+            orders = fact[(T > 1).sum(axis=2)]  # [n, L]
             for keep in self.keep_patterns:
                 matters = np.array(self.order_matters(keep))
                 total += float(np.where(matters[None], orders, 1.0).prod(axis=1).sum())
@@ -206,9 +270,7 @@ class Mapspace:
             for start in range(0, total, batch_size):
                 flat = np.arange(start, min(start + batch_size, total), dtype=I64)
                 idx = np.stack(np.unravel_index(flat, counts), axis=1)
-                T, SX, SY = self._assemble(idx)
-                ok = self._combination_ok(SX, SY)
-                T, SX, SY = T[ok], SX[ok], SY[ok]
+                T, SX, SY = self.assemble(idx[self.valid(idx)])
                 if len(T):
                     yield from self._with_orders(T, SX, SY, keep, matters, batch_size)
 
@@ -251,19 +313,23 @@ class Mapspace:
     # ---- sampling ---------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int, keep: tuple[frozenset[str], ...]) -> MappingBatch:
         """n random valid points (uniform factor tuples per dim, rejection on fanout; random orders)."""
-        T_all, SX_all, SY_all = [], [], []
-        got, tries = 0, 0
-        while got < n and tries < 50:
-            tries += 1
+        idx = self.sample_indices(rng, n)
+        T, SX, SY = self.assemble(idx)
+        return MappingBatch(T, SX, SY, self.random_orders(rng, T), keep)
+
+    def sample_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """[n, D] random valid tuple combinations (uniform per dim, rejection on fanout)."""
+        parts, got = [], 0
+        for _ in range(50):
             idx = np.stack([rng.integers(0, len(t), size=4 * n) for t in self.dim_tuples], axis=1)
-            T, SX, SY = self._assemble(idx)
-            ok = self._combination_ok(SX, SY)
-            T_all.append(T[ok]); SX_all.append(SX[ok]); SY_all.append(SY[ok])
-            got += int(ok.sum())
+            idx = idx[self.valid(idx)]
+            parts.append(idx)
+            got += len(idx)
+            if got >= n:
+                break
         if got == 0:
             raise InputError("<constraints>", "spatial", "no factorization fits the fanouts and spatial constraints")
-        T, SX, SY = (np.concatenate(a)[:n] for a in (T_all, SX_all, SY_all))
-        return MappingBatch(T, SX, SY, self.random_orders(rng, T), keep)
+        return np.concatenate(parts)[:n]
 
     def random_orders(self, rng: np.random.Generator, T: np.ndarray) -> np.ndarray:
         """Random outer-to-inner orders [n, L, D] honouring partial-permutation constraints."""

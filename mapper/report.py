@@ -60,13 +60,13 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
 
 def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
     """A horizontal bar chart of energy (uJ) per level/component, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the Agg canvas alone: no pyplot, no GUI backend
+    from matplotlib.figure import Figure
 
     parts = summary["energy_breakdown_pJ"]
-    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(parts)))
+    fig = Figure(figsize=(6, 0.5 + 0.45 * len(parts)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     names = list(parts)
     ax.barh(names, [parts[n] * 1e-6 for n in names], color="#4C72B0")
     ax.invert_yaxis()
@@ -75,7 +75,6 @@ def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -94,6 +93,11 @@ def format_table(report: ModelReport, max_rows: int = 40) -> str:
     lines.append(f"cycles {s['cycles']:.4g}  seconds {s['seconds']:.4g}  utilization {100 * s['utilization']:.1f}%")
     lines.append(f"energy {s['energy_pJ'] * 1e-6:.4g} uJ  ({s['energy_per_mac_pJ']:.4g} pJ/MAC)  EDP {s['edp_J_s']:.4g} J*s  area {s['area_um2'] * 1e-6:.4g} mm^2")
     lines.append("energy by part: " + ", ".join(f"{k} {v * 1e-6:.4g} uJ" for k, v in s["energy_breakdown_pJ"].items()))
+    lb = s["lower_bound"]
+    gap = lambda g: "" if g is None else f" (found +{100 * g:.1f}%)"  # noqa: E731
+    lines.append(f"lower bound (no mapping does better): energy {lb['energy_pJ'] * 1e-6:.4g} uJ{gap(lb['energy_gap'])}, "
+                 f"cycles {lb['cycles']:.4g}{gap(lb['cycles_gap'])}; worst layer {lb['objective']} gap "
+                 f"{100 * lb['max_layer_objective_gap']:.1f}%")
     note = s["provenance"].get("note")
     if note:
         lines.append(f"statistics: {note}")

@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapper.bitlevel import layer_models, stats_identity
+from mapper.bounds import LowerBound, lower_bound, objective_of
 from mapper.statistics import layer_statistics, statistics_provenance
 from mapper.cache import ResultCache, cache_key
 from mapper.inputs import model_input, spec_input, weights_input
 from mapper.limits import check_numbers, check_problem
 from mapper.mapping import mapping_from_dict
+from mapper.mapspace import Mapspace
 from mapper.model import Evaluation, evaluate
 from mapper.progress import progress_bar
 from mapper.search import search
 from mapper.spec import Spec
-from mapper.workers import process_pool
+from mapper.workers import shared_pool
 from workloads.graph import LayerGraph, pass_name, problem_label
 from workloads.problem import Problem, problem_from_dict
 from workloads.yamlio import InputError, parse_yaml_text
@@ -31,7 +33,8 @@ from workloads.zoo import DEFAULT_DECODE_TOKENS, build_graph
 
 # Whole-model runs consider imperfect (padded) factors, as Timeloop's imperfect factorization and the
 # papers' simulators (ceil-divided tiles) do; {"imperfect": False} (CLI --perfect) keeps exact factors.
-DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 60_000, "patience": 25, "seed": 0, "exhaustive_limit": 100_000,
+# The budget per layer: docs/search.md (benchmarks/bench_search.py --budgets).
+DEFAULT_SEARCH = {"mode": "auto", "max_evaluations": 8_000, "patience": 8, "seed": 0, "exhaustive_limit": 8_000,
                   "imperfect": True}
 
 
@@ -53,6 +56,7 @@ class ModelReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)   # digests of what the run read (output metadata)
     layer_filter: str | None = None          # the --layers filter the graph was restricted to (None: all layers)
+    objective: Any = "edp"                   # the search objective (mapper.bounds.objective_of)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract."""
@@ -69,6 +73,17 @@ class ModelReport:
             "energy_breakdown_pJ": breakdown, "area_um2": self.area_um2, "clock_MHz": self.clock_MHz,
             "layers": len(self.rows), "unique_layers": len(self.mappings), "provenance": self.provenance,
             "layer_filter": self.layer_filter,
+            "lower_bound": self._bound_summary(energy, cycles),
+        }
+
+    def _bound_summary(self, energy: float, cycles: int) -> dict[str, Any]:
+        """Totals of the per-layer lower bounds (mapper.bounds) and the gaps to them."""
+        e_lb = sum(r["energy_lower_bound_pJ"] * r["count"] for r in self.rows)
+        c_lb = sum(r["cycles_lower_bound"] * r["count"] for r in self.rows)
+        return {
+            "objective": self.objective, "energy_pJ": e_lb, "cycles": c_lb,
+            "energy_gap": energy / e_lb - 1 if e_lb > 0 else None, "cycles_gap": cycles / c_lb - 1 if c_lb > 0 else None,
+            "max_layer_objective_gap": max((r["objective_gap"] for r in self.rows), default=0.0),
         }
 
     def to_dataframe(self) -> Any:
@@ -130,14 +145,18 @@ def run_model(
             pending.append((label, key, problem, rep_stats))
     bar = progress_bar(len(pending), progress, "searching layers", "layer")
     if jobs > 1 and len(pending) > 1:
-        with process_pool(jobs) as pool:
-            futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+        pool = shared_pool(jobs)
+        futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+        try:
             for fut in as_completed(futures):
                 label, key = futures[fut]
                 result = fut.result()
                 cache.put(key, result)
                 found[label] = {**result, "cached": False}
                 bar.update(1)
+        finally:
+            for fut in futures:
+                fut.cancel()
     else:
         for label, key, p, s in pending:
             result = _search_task(spec, p, s, objective, options)
@@ -149,6 +168,7 @@ def run_model(
     # 2. Evaluate every layer on its shape's mapping with its own statistics.
     parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
     rows, stats_text, mappings, problems = [], {}, {}, {}
+    search_bounds: dict[str, LowerBound] = {}
     from mapper.summary import format_summary
 
     for problem, names in groups:
@@ -159,15 +179,20 @@ def run_model(
         mapped, mapping = decoded
         mappings[label] = found[label]["mapping_yaml"]
         problems[label] = found[label]["problem_yaml"]
-        shared: dict[str, Evaluation] = {}   # one evaluation per statistics identity
+        shared: dict[str, tuple[Evaluation, LowerBound]] = {}   # one evaluation per statistics identity
+        space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
         for name in names:
             layer = graph.layer(name)
             ident = stats_identity(stats.get(name))
             if ident not in shared:
-                shared[ident] = evaluate(mapped, spec.arch, mapping, spec.ert, layer_models(spec, stats.get(name)),
-                                         clock_MHz=spec.clock_MHz)
-            result = shared[ident].to_dict()
-            rows.append(_row(name, label, layer.count, problem.macs, mapped.macs, result, parts))
+                models = layer_models(spec, stats.get(name))
+                shared[ident] = (evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz),
+                                 lower_bound(problem, spec.arch, ert=spec.ert, models=models, objective=objective, space=space))
+            ev, bound = shared[ident]
+            if name == names[0]:
+                search_bounds[label] = bound
+            result = ev.to_dict()
+            rows.append(_row(name, label, layer.count, problem.macs, mapped.macs, result, parts, bound, objective))
             check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
     provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
@@ -176,11 +201,14 @@ def run_model(
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
     search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
+        search_info[label]["objective_lower_bound"] = bound.objective
+        search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
     inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
               "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
               "search_options": options}
     return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance, inputs, graph.meta.get("layers"))
+                       search_info, provenance, inputs, graph.meta.get("layers"), objective)
 
 
 _SEARCH_FIELDS = {"mapping_yaml": str, "problem_yaml": str, "objective": (int, float), "evaluated": int, "valid": int,
@@ -199,12 +227,15 @@ def _decode(result: Any, spec: Spec, label: str) -> tuple[Problem, Any] | None:
     return mapped, mapping
 
 
-def _row(name: str, label: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any],
-         parts: list[str]) -> dict[str, Any]:
+def _row(name: str, label: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any], parts: list[str],
+         bound: LowerBound, objective: Any) -> dict[str, Any]:
     """One layers.csv row; utilization counts the layer's own MACs, not the padding of imperfect factors."""
+    value = float(objective_of(result["energy_pJ"], float(result["cycles"]), objective))
     row: dict[str, Any] = {
         "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
         "energy_pJ": result["energy_pJ"], "utilization": result["utilization"] * macs / mapped_macs,
+        "objective": value, "objective_lower_bound": bound.objective, "objective_gap": bound.gap(value),
+        "energy_lower_bound_pJ": bound.energy_pJ, "cycles_lower_bound": bound.cycles,
     }
     for p in parts[:-1]:
         row[f"energy_{p}_pJ"] = result["levels"][p]["energy_pJ"]

@@ -3,28 +3,27 @@
 Both evaluate candidates in vectorized batches (``evaluate_batch``), so the work model's
 lock-step cycles and the format model's compressed sizes enter every candidate. Ties are
 broken deterministically (first in enumeration order; in the guided search, by the
-candidate's encoding), and a seed makes guided runs repeatable.
+candidate's canonical encoding), and a seed makes guided runs repeatable. Every result
+carries a lower bound over the whole mapspace (mapper.bounds).
 
-An objective is one metric, a weighted sum, or a list of metrics compared lexicographically
-(Timeloop's ``optimization_metrics``: the first decides, the next breaks exact ties).
-
-The guided search is an elitist local search: a population of the best distinct mappings
-is mutated (move a prime factor between two slots of a dimension, swap two loops of a
-level, keep or bypass a data space at a level), mixed with fresh random samples, until
-the best has not improved for ``patience`` rounds (victory condition), or an evaluation or
-time budget runs out.
+The guided search (docs/search.md) screens keep patterns, descends one arm per promising
+pattern by lock-step steepest descent over factor, loop-order, keep and pair moves (one
+batch per keep pattern), halves the arms by value, and ends with an iterated local search
+(restarts and kicks) in the best patterns until ``patience`` descents bring no improvement
+or the evaluation or time budget runs out.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping as TMapping, Sequence
+from typing import Callable
 
 import numpy as np
 
 from mapper.arch import Arch
+from mapper.bounds import LowerBound, Objective, bound_of, objective_of, pattern_bounds
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping
@@ -34,31 +33,15 @@ from mapper.nest import MappingBatch
 from workloads.problem import Problem
 from workloads.yamlio import InputError
 
-Objective = str | TMapping[str, float] | Sequence[str]
 
 
 def objective_values(ev: BatchEvaluation, objective: Objective) -> np.ndarray:
-    """Objective per candidate (lower is better); invalid candidates get +inf.
-
-    ``objective``: ``energy`` (pJ), ``delay`` (cycles), ``edp`` (pJ x cycles), a mapping of
-    those names to weights for a weighted sum ([B] values), or a list/tuple of names compared
-    lexicographically ([B, k] values, one column per metric).
-    """
-    metrics = {"energy": ev.energy_pJ, "delay": ev.cycles.astype(float), "edp": ev.energy_pJ * ev.cycles}
+    """Objective per candidate (lower is better; :func:`mapper.bounds.objective_of`); invalid
+    candidates get +inf. A list of metrics (Timeloop's ``optimization_metrics``, compared
+    lexicographically) gives [B, k] values, one column per metric, exact."""
     if isinstance(objective, (list, tuple)):
-        if not objective:
-            raise InputError("<search>", "objective", "expected at least one metric")
         return np.stack([objective_values(ev, name) for name in objective], axis=1)
-    if isinstance(objective, str):
-        if objective not in metrics:
-            raise InputError("<search>", "objective", f"expected energy, delay, edp or a weighted mapping, got {objective!r}")
-        value = metrics[objective]
-    else:
-        unknown = [k for k in objective if k not in metrics]
-        if unknown:
-            raise InputError("<search>", "objective", f"unknown metric {unknown[0]!r} (expected energy, delay, edp)")
-        value = sum(float(w) * metrics[k] for k, w in objective.items())
-    return np.where(ev.valid, value, np.inf)
+    return np.where(ev.valid, objective_of(ev.energy_pJ, ev.cycles.astype(float), objective), np.inf)
 
 
 @dataclass
@@ -68,27 +51,19 @@ class SearchResult:
     mapping: Mapping
     evaluation: Evaluation
     problem: Problem  # the problem the mapping is for: padded up to its factors when imperfect
-    objective: float  # the (first) metric's value
+    objective: float
     evaluated: int
     valid: int
     exhaustive: bool
     seconds: float
+    bound: LowerBound  # lower bounds over the whole mapspace (mapper.bounds); bound.gap(objective) is the optimality gap
     history: list[tuple[int, float]] = field(default_factory=list)  # (evaluations so far, best objective)
     objectives: tuple[float, ...] = ()  # every metric of a lexicographic objective, in order
 
 
-def _columns(values: np.ndarray) -> np.ndarray:
-    """Objective values as [n, k] (k = 1 for a single metric)."""
-    return values[:, None] if values.ndim == 1 else values
-
-
-def _lex_order(values: np.ndarray) -> np.ndarray:
-    """Indices of [n, k] rows sorted lexicographically; equal rows keep their order (stable)."""
-    return np.lexsort(values.T[::-1])
-
-
 class _Best:
-    """Running best candidate with deterministic tie-breaking."""
+    """Running best candidate with deterministic tie-breaking; ``values`` rows are compared
+    lexicographically (one column per metric)."""
 
     def __init__(self) -> None:
         self.values: tuple[float, ...] = (np.inf,)
@@ -101,13 +76,15 @@ class _Best:
         return self.values[0]
 
     def offer(self, values: np.ndarray, batch: MappingBatch, keys: list[bytes] | None = None) -> bool:
-        """``values``: [n, k] objective rows; the lexicographically smallest (first in batch order) wins."""
+        """``values``: [n] or [n, k]; the (lexicographically) smallest, first in batch order or
+        smallest key, wins."""
         if not len(values):
             return False
-        i = int(np.argmin(values[:, 0])) if values.shape[1] == 1 else int(_lex_order(values)[0])  # first minimum
-        v = tuple(float(x) for x in values[i])
+        rows = values[:, None] if values.ndim == 1 else values
+        i = int(np.argmin(rows[:, 0])) if rows.shape[1] == 1 else int(np.lexsort(rows.T[::-1])[0])
+        v = tuple(float(x) for x in rows[i])
         if keys is not None:
-            ties = np.nonzero(np.all(values == values[i], axis=1))[0]
+            ties = np.nonzero(np.all(rows == rows[i], axis=1))[0]
             i = int(min(ties, key=lambda t: keys[t]))
         key = keys[i] if keys is not None else b""
         if v < self.values or (keys is not None and v == self.values and v[0] < np.inf and key < self.key):
@@ -148,13 +125,17 @@ def search(
     problem: Problem, arch: Arch, constraints: Constraints | None = None, ert: EnergyTable | None = None,
     models: BitLevelModels | None = None, objective: Objective = "edp", mode: str = "auto", seed: int = 0,
     max_evaluations: int = 200_000, time_limit_s: float | None = None, exhaustive_limit: int = 300_000,
-    patience: int = 40, population: int = 48, mutants: int = 2048, imperfect: bool = False,
+    patience: int = 40, population: int = 48, mutants: int = 256, imperfect: bool = False,
     progress: Callable[[int, float], None] | None = None, clock_MHz: float | None = None,
 ) -> SearchResult:
     """Find the best mapping of ``problem`` on ``arch``.
 
     ``mode``: ``exhaustive``, ``guided`` or ``auto`` (exhaustive when the pruned mapspace has at
-    most ``exhaustive_limit`` points). ``progress(evaluated, best)`` is called after each batch.
+    most ``exhaustive_limit`` points). Guided search (docs/search.md): at most
+    ``max_evaluations`` evaluations and ``time_limit_s`` seconds; it stops after ``patience``
+    restart/kick descents in a row without improvement; ``mutants`` random mappings are
+    screened per keep pattern and ``population`` of them kept per pattern as restart points.
+    ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
     space = Mapspace(problem, arch, constraints, imperfect=imperfect)
@@ -162,6 +143,7 @@ def search(
     if mode not in ("auto", "exhaustive", "guided"):
         raise InputError("<search>", "mode", f"expected auto, exhaustive or guided, got {mode!r}")
     exhaustive = mode == "exhaustive" or (mode == "auto" and space.count(exhaustive_limit) <= exhaustive_limit)
+    energy_lb, cycles_lb = pattern_bounds(space, ert, models)
     best = _Best()
     stats = {"evaluated": 0, "valid": 0}
     history: list[tuple[int, float]] = []
@@ -169,23 +151,29 @@ def search(
     min_use = _min_capacity_use(arch)
 
     def run(batch: MappingBatch, keys: list[bytes] | None = None) -> np.ndarray:
+        """Evaluate a batch; the exact (lexicographic) values decide the best, the guided search
+        steers by their scalar form (:func:`mapper.bounds.objective_of`)."""
         ev = evaluate_batch(problem, arch, batch, ert, models)
-        values = _columns(objective_values(ev, objective))
+        exact = objective_values(ev, objective)
         if min_use is not None:
-            values[~np.all(ev.capacity_use >= min_use, axis=1)] = np.inf
+            exact[~np.all(ev.capacity_use >= min_use, axis=1)] = np.inf
         stats["evaluated"] += batch.size
-        stats["valid"] += int(np.isfinite(values[:, 0]).sum())
-        if best.offer(values, batch, keys):
+        stats["valid"] += int(np.isfinite(exact if exact.ndim == 1 else exact[:, 0]).sum())
+        if best.offer(exact, batch, keys):
             history.append((stats["evaluated"], best.value))
         if progress:
             progress(stats["evaluated"], best.value)
-        return values
+        if exact.ndim == 1:
+            return exact
+        steer = objective_of(ev.energy_pJ, ev.cycles.astype(float), objective)
+        return np.where(np.isfinite(exact[:, 0]), steer, np.inf)
 
     if exhaustive:
         for batch in space.enumerate():
             run(batch)
     else:
-        _guided(space, run, np.random.default_rng(seed), max_evaluations, time_limit_s, start, patience, population, mutants, stats)
+        _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
+                mutants, objective_of(energy_lb, cycles_lb, objective)).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -197,204 +185,385 @@ def search(
 
     evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
     return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
-                        time.perf_counter() - start, history, best.values)
+                        time.perf_counter() - start, bound_of(energy_lb, cycles_lb, objective), history, best.values)
 
 
 # ---- guided search -------------------------------------------------------------------------
 
-def _row_keys(rows: np.ndarray) -> np.ndarray:
-    """One opaque sortable key per row (byte view), for exact row lookups."""
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-
-
-class _RowIndex:
-    """Maps factor tuples of one dimension back to their row index in the mapspace (-1: not allowed)."""
-
-    def __init__(self, rows: np.ndarray):
-        keys = _row_keys(rows)
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted = keys[self.order]
-
-    def find(self, rows: np.ndarray) -> np.ndarray:
-        keys = _row_keys(rows)
-        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
-        return np.where(self.sorted[pos] == keys, self.order[pos], -1)
-
-
-def _smallest_prime_factor(values: np.ndarray) -> np.ndarray:
-    """Smallest prime factor of each value (values >= 2)."""
-    spf = values.copy()
-    f = 2
-    remaining = values > 3
-    while remaining.any() and f * f <= int(values.max()):
-        hit = remaining & (values % f == 0)
-        spf[hit] = f
-        remaining &= ~hit
-        f += 1
-    return spf
-
-
 @dataclass
-class _Population:
-    """Candidates as arrays: factor-tuple index per dim, outer-to-inner orders, keep-pattern index."""
+class _Candidates:
+    """Mappings as arrays: factor-tuple row per dim, outer-to-inner loop orders, keep-pattern index."""
 
     idx: np.ndarray    # [n, D]
     order: np.ndarray  # [n, L, D]
     keep: np.ndarray   # [n]
+    canonical: bool = False  # orders already in canonical form (Mapspace.canonical_orders)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def take(self, sel: np.ndarray | int) -> "_Candidates":
+        sel = np.atleast_1d(np.asarray(sel, np.int64))
+        return _Candidates(self.idx[sel], self.order[sel], self.keep[sel], self.canonical)
 
     def keys(self) -> list[bytes]:
-        flat = np.concatenate([self.idx, self.order.reshape(len(self.idx), -1), self.keep[:, None]], axis=1)
-        return [row.tobytes() for row in np.ascontiguousarray(flat)]
-
-    def take(self, sel: np.ndarray) -> "_Population":
-        return _Population(self.idx[sel], self.order[sel], self.keep[sel])
+        """One hashable key per candidate (its bytes; numpy drops trailing zero bytes, which
+        keeps equal-length rows distinct)."""
+        n, L, D = self.order.shape
+        flat = np.ascontiguousarray(np.concatenate([self.idx, self.order.reshape(n, L * D), self.keep[:, None]], axis=1))
+        return flat.view(np.dtype((np.bytes_, flat.shape[1] * 8))).ravel().tolist()
 
     @staticmethod
-    def concat(parts: list["_Population"]) -> "_Population":
-        return _Population(np.concatenate([p.idx for p in parts]), np.concatenate([p.order for p in parts]),
-                           np.concatenate([p.keep for p in parts]))
+    def concat(parts: list["_Candidates"]) -> "_Candidates":
+        return _Candidates(np.concatenate([p.idx for p in parts]), np.concatenate([p.order for p in parts]),
+                           np.concatenate([p.keep for p in parts]), all(p.canonical for p in parts))
 
 
-def _guided(space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, max_evaluations: int,
-            time_limit_s: float | None, start: float, patience: int, population: int, mutants: int,
-            stats: dict[str, int]) -> None:
-    index = [_RowIndex(t) for t in space.dim_tuples]
-    keep_masks = np.array([_keep_mask(space, k) for k in space.keep_patterns], np.int64)
-    mask_to_keep = {int(m): i for i, m in enumerate(keep_masks)}
-    seen: set[bytes] = set()
-    elite_vals = np.zeros((0, 1))
-    elite_keys: list[bytes] = []
-    elites = _Population(np.zeros((0, space.D), np.int64), np.zeros((0, space.L, space.D), np.int64), np.zeros(0, np.int64))
+@dataclass
+class _Arm:
+    """One descent trajectory, started in one keep pattern: its current point, further start
+    points of that pattern, and whether it is at a local optimum."""
 
-    def out_of_budget() -> bool:
-        if stats["evaluated"] >= max_evaluations:
+    point: _Candidates
+    value: float
+    starts: _Candidates  # further screened start points, best first
+    converged: bool = False
+
+    @property
+    def pattern(self) -> int:
+        return int(self.point.keep[0])
+
+
+class _Guided:
+    """Guided search state: one evaluation cache and budget shared by every keep-pattern arm."""
+
+    def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
+                 max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
+                 mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
+                 max_arms: int = 32, min_batch: int = 1024):
+        self.space, self.run, self.rng, self.stats = space, run, rng, stats
+        self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
+        self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
+        self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
+        self.patience, self.population, self.mutants = patience, population, mutants
+        self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
+        self.cache: dict[bytes, float] = {}
+        self._near: dict[tuple[int, int], np.ndarray] = {}
+        self.neighbour_patterns = _neighbour_patterns(space)
+        self.slot_level = np.array([s.level for s in space.slots], np.int64)
+        self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def out_of_budget(self) -> bool:
+        if self.stats["evaluated"] >= self.max_evaluations:
             return True
-        return time_limit_s is not None and time.perf_counter() - start > time_limit_s
+        return self.time_limit_s is not None and time.perf_counter() - self.start > self.time_limit_s
 
-    def evaluate(cands: _Population) -> None:
-        nonlocal elites, elite_vals, elite_keys
-        keys = cands.keys()
-        fresh = [i for i, k in enumerate(keys) if not (k in seen or seen.add(k))]  # type: ignore[func-returns-value]
-        if not fresh:
+    def canonicalize(self, c: _Candidates) -> None:
+        """Make the loop orders of ``c`` canonical in place (see Mapspace.canonical_orders)."""
+        if not c.canonical:
+            c.order = self.space.canonical_orders(self.space.temporal(c.idx), c.order, self.matters[c.keep])
+            c.canonical = True
+
+    def fresh(self, c: _Candidates) -> int:
+        """How many distinct mappings of ``c`` are not evaluated yet (orders made canonical in place)."""
+        self.canonicalize(c)
+        return len(set(c.keys()).difference(self.cache))
+
+    def evaluate(self, c: _Candidates) -> np.ndarray:
+        """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
+        canonical in place; each distinct mapping is evaluated once, in one batch per keep pattern."""
+        space = self.space
+        self.canonicalize(c)
+        keys = c.keys()
+        fresh: dict[bytes, int] = {}
+        for i, (k, v) in enumerate(zip(keys, map(self.cache.get, keys))):
+            if v is None:
+                fresh.setdefault(k, i)
+        pos = np.fromiter(fresh.values(), np.int64, len(fresh))
+        pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
+        if len(pos):
+            ok = space.valid(c.idx[pos])
+            for i in pos[~ok]:
+                self.cache[keys[i]] = np.inf
+            pos = pos[ok]
+            T, SX, SY = space.assemble(c.idx[pos])
+            for p in np.unique(c.keep[pos]):
+                sel = np.nonzero(c.keep[pos] == p)[0]
+                group_keys = [keys[i] for i in pos[sel]]
+                batch = MappingBatch(T[sel], SX[sel], SY[sel], c.order[pos[sel]], space.keep_patterns[int(p)])
+                values = self.run(batch, group_keys)
+                for k, v in zip(group_keys, values.tolist()):
+                    self.cache[k] = v
+        return np.fromiter(map(self.cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
+
+    # ---- start points -----------------------------------------------------------------------
+    def screen(self) -> list[_Arm]:
+        """Random samples and the smallest-tile mapping in each keep pattern (the patterns with
+        the lowest bounds first, as many as an eighth of the budget covers); one arm for each of
+        the ``max_arms`` best patterns, started from its best point."""
+        space = self.space
+        budget = max(self.max_evaluations // 8, 16)
+        feasible = np.nonzero(np.isfinite(self.pattern_bound))[0]
+        patterns = feasible[np.argsort(self.pattern_bound[feasible], kind="stable")]
+        n = self.mutants
+        patterns = patterns[: max(1, budget // n)]
+        P = len(patterns)
+        if not P:  # no pattern's smallest tiles fit: no valid mapping
+            return []
+        idx = space.sample_indices(self.rng, n * P)
+        m = len(idx) // P
+        order = space.random_orders(self.rng, space.temporal(idx[: m * P]))
+        parts = [_Candidates(idx[: m * P], order, np.repeat(patterns, m))]
+        outer = [np.nonzero((rows[:, 0] == space.problem.bounds[d]) & (rows[:, 1:] == 1).all(axis=1))[0]
+                 for rows, d in zip(space.dim_tuples, space.problem.dims)]  # every factor in the outermost slot
+        if all(len(o) for o in outer):
+            outer = np.array([o[0] for o in outer], np.int64)
+            parts.insert(0, _Candidates(np.tile(outer, (P, 1)), np.tile(np.arange(space.D), (P, space.L, 1)), patterns.copy()))
+        cands = _Candidates.concat(parts)
+        values = self.evaluate(cands)
+        arms = []
+        for p in patterns:
+            sel = np.nonzero((cands.keep == p) & np.isfinite(values))[0]
+            if not len(sel):
+                continue
+            sel = sel[np.argsort(values[sel], kind="stable")][: self.population]
+            arms.append(_Arm(cands.take(sel[0]), float(values[sel[0]]), cands.take(sel[1:])))
+        arms.sort(key=lambda a: a.value)
+        return arms[: self.max_arms]
+
+    # ---- neighbourhoods ---------------------------------------------------------------------
+    def near(self, d: int, row: int) -> np.ndarray:
+        """Rows of dimension d's factor tuples that differ from ``row`` in exactly one or two
+        slots (one factor moved between two slots), memoized."""
+        key = (d, row)
+        if key not in self._near:
+            rows = self.space.dim_tuples[d]
+            diff = (rows != rows[row]).sum(axis=1)
+            self._near[key] = np.nonzero((diff > 0) & (diff <= 2))[0]
+        return self._near[key]
+
+    def dim_moves(self, x: _Candidates) -> _Candidates:
+        """Every allowed factor tuple of one dimension that differs from x's in at most two slots
+        (a factor moved between two slots), each also with its newly non-unit loops innermost."""
+        space, parts = self.space, []
+        for d in range(space.D):
+            rows = space.dim_tuples[d]
+            cur = rows[x.idx[0, d]]
+            near = self.near(d, int(x.idx[0, d]))
+            if not len(near):
+                continue
+            idx = np.repeat(x.idx, len(near), axis=0)
+            idx[:, d] = near
+            order = np.repeat(x.order, len(near), axis=0)
+            parts.append(_Candidates(idx, order, np.repeat(x.keep, len(near))))
+            # Variant: the loop of d innermost at every level where it became non-unit.
+            grown = (rows[near] > 1) & (cur <= 1)[None, :] & self.slot_temporal[None, :]
+            if grown.any():
+                inner = order.copy()
+                for s in np.nonzero(grown.any(axis=0))[0]:
+                    lvl = self.slot_level[s]
+                    hit = grown[:, s]
+                    inner[hit, lvl] = _move_innermost(inner[hit, lvl], d)
+                hit = grown.any(axis=1)
+                parts.append(_Candidates(idx[hit], inner[hit], np.repeat(x.keep, int(hit.sum()))))
+        return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
+
+    def order_moves(self, x: _Candidates, cap: int = 120) -> _Candidates:
+        """Every loop order of one level (levels whose order can matter), at most ``cap`` per level."""
+        space, parts = self.space, []
+        T = space.temporal(x.idx)
+        matters = self.matters[x.keep[0]]
+        for lvl in range(space.L):
+            if not matters[lvl]:
+                continue
+            nonunit = tuple(int(k) for k in np.nonzero(T[0, lvl] > 1)[0])
+            if len(nonunit) < 2:
+                continue
+            orders = np.array(space.level_orders(lvl, nonunit), np.int64)
+            if len(orders) > cap:
+                orders = orders[self.rng.choice(len(orders), cap, replace=False)]
+            order = np.repeat(x.order, len(orders), axis=0)
+            order[:, lvl] = orders
+            parts.append(_Candidates(np.repeat(x.idx, len(orders), axis=0), order, np.repeat(x.keep, len(orders))))
+        return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
+
+    def single_moves(self, x: _Candidates) -> _Candidates:
+        """Factor and loop-order moves, topped up with random pair moves to ``min_batch``
+        candidates (a batch costs about the same up to that size)."""
+        c = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
+        fresh = self.fresh(c)
+        if fresh < self.min_batch:
+            c = _Candidates.concat([c, self.pair_moves(x, self.min_batch - fresh)])
+        return c
+
+    def pair_moves(self, x: _Candidates, cap: int = 512) -> _Candidates:
+        """Two dimensions re-factored at once, each by a move of :meth:`dim_moves` (tile shape
+        changes at about constant tile size: escapes capacity-bound optima); at most ``cap``,
+        sampled when there are more."""
+        space = self.space
+        near = []
+        for d in range(space.D):
+            near.append(self.near(d, int(x.idx[0, d])))
+        pairs = [(d1, d2) for d1 in range(space.D) for d2 in range(d1 + 1, space.D) if len(near[d1]) and len(near[d2])]
+        sizes = np.array([len(near[d1]) * len(near[d2]) for d1, d2 in pairs], np.int64)
+        if not len(pairs):
+            return x.take(np.zeros(0, np.int64))
+        total = int(sizes.sum())
+        flat = np.arange(total) if total <= cap else np.sort(self.rng.choice(total, cap, replace=False))
+        which = np.searchsorted(np.cumsum(sizes), flat, side="right")
+        local = flat - np.concatenate([[0], np.cumsum(sizes)[:-1]])[which]
+        idx = np.repeat(x.idx, len(flat), axis=0)
+        for j, (d1, d2) in enumerate(pairs):
+            sel = which == j
+            n2 = len(near[d2])
+            idx[sel, d1] = near[d1][local[sel] // n2]
+            idx[sel, d2] = near[d2][local[sel] % n2]
+        return _Candidates(idx, np.repeat(x.order, len(flat), axis=0), np.repeat(x.keep, len(flat)))
+
+    def keep_moves(self, x: _Candidates) -> _Candidates:
+        """x and its best factor/order neighbours under every keep pattern that keeps or
+        bypasses one more data space at one level (a keep change often needs a tile change)."""
+        flips = self.neighbour_patterns[int(x.keep[0])]
+        if not len(flips):
+            return x.take(np.zeros(0, np.int64))
+        near = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
+        self.fresh(near)
+        values = np.array([self.cache.get(k, np.inf) for k in near.keys()])
+        k = max(0, self.min_batch // len(flips) - 1)
+        best = np.argsort(values, kind="stable")[:k]
+        points = _Candidates.concat([x, near.take(best[np.isfinite(values[best])])])
+        n = len(points)
+        return _Candidates(np.tile(points.idx, (len(flips), 1)), np.tile(points.order, (len(flips), 1, 1)), np.repeat(flips, n))
+
+    def kick(self, x: _Candidates, n: int) -> _Candidates:
+        """n random perturbations of x: two dimensions moved as in :meth:`dim_moves`, and one
+        level's loop order shuffled in half of them."""
+        space = self.space
+        idx = np.repeat(x.idx, n, axis=0)
+        for d in self.rng.permutation(space.D)[:2]:
+            near = self.near(d, int(x.idx[0, d]))
+            if len(near):
+                idx[:, d] = near[self.rng.integers(len(near), size=n)]
+        T = space.temporal(idx)
+        order = np.repeat(x.order, n, axis=0)
+        shuffled = space.random_orders(self.rng, T)
+        lvl = self.rng.integers(space.L, size=n)
+        hit = np.nonzero(self.rng.random(n) < 0.5)[0]
+        order[hit, lvl[hit]] = shuffled[hit, lvl[hit]]
+        return _Candidates(idx, order, np.repeat(x.keep, n))
+
+    # ---- local search -------------------------------------------------------------------------
+    def descend(self, arms: list[_Arm], steps: int | None = None, deep: bool = False) -> None:
+        """Steepest descent of several arms in lock step (their neighbourhoods share batches).
+
+        An arm tries its move tiers in turn: single factor moves and loop orders, then keep
+        moves, then (``deep``) pair moves; it takes the best candidate of the first tier that
+        improves it and starts over at tier 0, and is converged when no tier improves it."""
+        tiers = [(self.single_moves,)] + ([(self.keep_moves,), (self.pair_moves,)] if deep else [])
+        tier = {id(a): 0 for a in arms}
+        done = 0
+        active = [a for a in arms if not a.converged]
+        while active and not self.out_of_budget() and (steps is None or done < steps):
+            parts, owner = [], []
+            for j, arm in enumerate(active):
+                cands = _Candidates.concat([m(arm.point) for m in tiers[tier[id(arm)]]])
+                parts.append(cands)
+                owner.append(np.full(len(cands), j))
+            cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
+            values = self.evaluate(cands)
+            for j, arm in enumerate(active):
+                mine = np.nonzero(owner_arr == j)[0]
+                i = mine[int(np.argmin(values[mine]))] if len(mine) else -1
+                if i >= 0 and values[i] < arm.value * (1 - 1e-12):
+                    arm.point, arm.value = cands.take(i), float(values[i])
+                    tier[id(arm)] = 0
+                elif tier[id(arm)] + 1 < len(tiers):
+                    tier[id(arm)] += 1
+                else:
+                    arm.converged = True
+            done += 1
+            active = [a for a in active if not a.converged]
+
+    def trials(self, arms: list[_Arm]) -> list[_Arm]:
+        """New descent starts for each arm: its next screened start point and the best of random
+        kicks of its current point."""
+        parts, owner = [], []
+        for j, arm in enumerate(arms):
+            if len(arm.starts):
+                parts.append(arm.starts.take(0))
+                owner.append(np.full(1, 2 * j))
+                arm.starts = arm.starts.take(np.arange(1, len(arm.starts)))
+            kicks = self.kick(arm.point, max(8, self.mutants // 4))
+            parts.append(kicks)
+            owner.append(np.full(len(kicks), 2 * j + 1))
+        cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
+        values = self.evaluate(cands)
+        out = []
+        for o in np.unique(owner_arr):
+            mine = np.nonzero(owner_arr == o)[0]
+            i = mine[int(np.argmin(values[mine]))]
+            if np.isfinite(values[i]):
+                out.append(_Arm(cands.take(i), float(values[i]), arms[o // 2].starts))
+        return out
+
+    def run_search(self) -> None:
+        arms = self.screen()
+        if not arms:
             return
-        cands = cands.take(np.array(fresh))
-        keys = [keys[i] for i in fresh]
-        T, SX, SY = space._assemble(cands.idx)
-        ok = space._combination_ok(SX, SY)
-        parts, vals, pkeys = [elites], [elite_vals], list(elite_keys)
-        for keep_i in np.unique(cands.keep[ok]):
-            sel = np.nonzero(ok & (cands.keep == keep_i))[0]
-            group_keys = [keys[i] for i in sel]
-            batch = MappingBatch(T[sel], SX[sel], SY[sel], cands.order[sel], space.keep_patterns[int(keep_i)])
-            values = run(batch, group_keys)
-            finite = np.isfinite(values[:, 0])
-            parts.append(cands.take(sel[finite]))
-            vals.append(values[finite])
-            pkeys += [k for k, f in zip(group_keys, finite) if f]
-        nonempty = [v for v in vals if len(v)]
-        merged, merged_vals = _Population.concat(parts), (np.concatenate(nonempty) if nonempty else np.zeros((0, 1)))
-        rank = sorted(range(len(merged_vals)), key=lambda i: (tuple(merged_vals[i]), pkeys[i]))[:population]
-        elites, elite_vals, elite_keys = merged.take(np.array(rank, np.int64)), merged_vals[rank], [pkeys[i] for i in rank]
-
-    def random_candidates(n: int) -> _Population:
-        keep_i = int(rng.integers(len(space.keep_patterns)))
-        batch = space.sample(rng, n, space.keep_patterns[keep_i])
-        idx = np.stack([index[k].find(_dim_rows(space, batch, k)) for k in range(space.D)], axis=1)
-        return _Population(idx, batch.permutation, np.full(batch.size, keep_i, np.int64))
-
-    # Seed: the smallest-tile mapping (all factors outermost) under every keep pattern, plus random points.
-    outer = np.array([index[k].find(np.array([[space.problem.bounds[d] if s == 0 else 1 for s in range(len(space.slots))]]))[0]
-                      for k, d in enumerate(space.problem.dims)], np.int64)
-    seeds = []
-    if np.all(outer >= 0):
-        n_keep = min(len(space.keep_patterns), 256)
-        seeds.append(_Population(np.tile(outer, (n_keep, 1)), np.tile(np.arange(space.D), (n_keep, space.L, 1)),
-                                 np.arange(n_keep, dtype=np.int64)))
-    evaluate(_Population.concat(seeds + [random_candidates(256) for _ in range(max(1, mutants // 256))]))
-    stale, best_so_far = 0, (np.inf,)
-    while not out_of_budget() and stale < patience:
-        parts = []
-        if len(elite_vals):
-            n_mut = mutants - mutants // 8
-            children = elites.take(np.arange(n_mut) % len(elite_vals))
-            for _ in range(3):
-                active = rng.random(n_mut) < 0.6
-                _mutate(space, children, active, rng, index, keep_masks, mask_to_keep)
-            parts.append(children)
-        parts += [random_candidates(256) for _ in range(max(1, mutants // 8 // 256))]
-        evaluate(_Population.concat(parts))
-        current = tuple(float(x) for x in elite_vals[0]) if len(elite_vals) else (np.inf,)
-        if _improved(current, best_so_far):
-            best_so_far, stale = current, 0
-        else:
-            stale += 1
+        # Successive halving over keep patterns: every arm descends, the better half (and every
+        # arm within `tolerance` of the best) goes on with twice the steps. An arm whose
+        # pattern's lower bound cannot beat the best found is dropped.
+        live, steps = list(arms), 1
+        while live and not self.out_of_budget():
+            self.descend(live, steps)
+            best = min(a.value for a in arms)
+            live = sorted((a for a in live if not a.converged and self.pattern_bound[a.pattern] < best), key=lambda a: a.value)
+            half = max(1, (len(live) + 1) // 2)
+            live = live[:half] + [a for a in live[half:] if a.value <= best * (1 + self.tolerance)]
+            steps *= 2
+        # Iterated local search over the best arm of each of the best patterns: restarts from
+        # further screened points and kicks, until `patience` descents in a row bring no
+        # improvement of the overall best.
+        top: list[_Arm] = []
+        for a in sorted(arms, key=lambda a: a.value):
+            if all(t.pattern != a.pattern for t in top):
+                top.append(a)
+        top = top[: self.top_arms]
+        for arm in top:
+            arm.converged = False
+        self.descend(top, deep=True)
+        best = min(a.value for a in arms)
+        stale = 0
+        while stale < self.patience and not self.out_of_budget():
+            trials = self.trials(top)
+            self.descend(trials)
+            promising = [t for t in trials if t.value <= best * (1 + self.tolerance)]
+            for t in promising:
+                t.converged = False
+            self.descend(promising, deep=True)
+            for trial in trials:
+                arm = next((a for a in top if a.pattern == trial.pattern), None)
+                if arm is not None and trial.value < arm.value:
+                    arm.point, arm.value = trial.point, trial.value
+            new_best = min([best] + [t.value for t in trials])
+            stale = 0 if new_best < best * (1 - 1e-12) else stale + max(len(trials), 1)
+            best = new_best
 
 
-def _improved(new: tuple[float, ...], old: tuple[float, ...]) -> bool:
-    """Is ``new`` lexicographically better than ``old`` by more than a relative 1e-9 on some metric?"""
-    for a, b in zip(new, old):
-        if a < b * (1 - 1e-9):
-            return True
-        if not math.isclose(a, b, rel_tol=1e-9):
-            return False
-    return False
-
-
-def _dim_rows(space: Mapspace, batch: MappingBatch, k: int) -> np.ndarray:
-    """[n, slots] factor tuple of dimension k for every mapping of a batch."""
-    cols = []
-    for slot in space.slots:
-        arr = batch.temporal if slot.kind == "t" else batch.spatial_x if slot.kind == "x" else batch.spatial_y
-        cols.append(arr[:, slot.level, k])
-    return np.stack(cols, axis=1)
-
-
-def _keep_mask(space: Mapspace, keep: tuple[frozenset[str], ...]) -> int:
+def _neighbour_patterns(space: Mapspace) -> list[np.ndarray]:
+    """Per keep pattern: the patterns that differ in one data space at one level."""
     names = space.problem.dataspace_names
-    mask = 0
-    for i in range(1, space.L):
-        for j, d in enumerate(names):
-            if d in keep[i]:
-                mask |= 1 << ((i - 1) * len(names) + j)
-    return mask
+    sets = [frozenset((i, d) for i in range(space.L) for d in names if d in k[i]) for k in space.keep_patterns]
+    where = {s: p for p, s in enumerate(sets)}
+    out = []
+    for s in sets:
+        flips = [where.get(s ^ {(i, d)}) for i in range(1, space.L) for d in names]
+        out.append(np.array(sorted(f for f in flips if f is not None), np.int64))
+    return out
 
 
-def _mutate(space: Mapspace, pop: _Population, active: np.ndarray, rng: np.random.Generator, index: list[_RowIndex],
-            keep_masks: np.ndarray, mask_to_keep: dict[int, int]) -> None:
-    """One random move for each active candidate, in place: 60% factor move, 30% loop swap, 10% keep flip."""
-    n = len(active)
-    move = rng.random(n)
-    # Factor move: take the smallest prime (or the whole factor) of one slot of a dim to another slot.
-    fm = active & (move < 0.6)
-    dim = rng.integers(space.D, size=n)
-    n_slots = len(space.slots)
-    src, dst = rng.integers(n_slots, size=n), rng.integers(n_slots, size=n)
-    whole = rng.random(n) < 0.5
-    for k in range(space.D):
-        sel = np.nonzero(fm & (dim == k) & (src != dst))[0]
-        if not len(sel):
-            continue
-        rows = space.dim_tuples[k][pop.idx[sel, k]].copy()
-        a, b = src[sel], dst[sel]
-        fa = rows[np.arange(len(sel)), a]
-        movable = fa > 1
-        p = np.where(whole[sel], fa, _smallest_prime_factor(np.maximum(fa, 2)))
-        p = np.where(movable, p, 1)
-        rows[np.arange(len(sel)), a] //= p
-        rows[np.arange(len(sel)), b] *= p
-        found = index[k].find(rows)
-        pop.idx[sel, k] = np.where(found >= 0, found, pop.idx[sel, k])
-    # Loop swap at one level.
-    sw = np.nonzero(active & (move >= 0.6) & (move < 0.9))[0]
-    if len(sw):
-        lvl = rng.integers(space.L, size=len(sw))
-        i, j = rng.integers(space.D, size=len(sw)), rng.integers(space.D, size=len(sw))
-        oi, oj = pop.order[sw, lvl, i].copy(), pop.order[sw, lvl, j].copy()
-        pop.order[sw, lvl, i], pop.order[sw, lvl, j] = oj, oi
-    # Keep/bypass flip of one data space at one inner level.
-    kf = np.nonzero(active & (move >= 0.9))[0]
-    if len(kf) and space.L > 1 and len(keep_masks) > 1:
-        bit = rng.integers((space.L - 1) * len(space.problem.dataspace_names), size=len(kf))
-        flipped = keep_masks[pop.keep[kf]] ^ (np.int64(1) << bit)
-        pop.keep[kf] = [mask_to_keep.get(int(m), int(old)) for m, old in zip(flipped, pop.keep[kf])]
+def _move_innermost(orders: np.ndarray, d: int) -> np.ndarray:
+    """Orders [n, D] (outer to inner) with dimension d moved to the innermost position."""
+    rest = orders[orders != d].reshape(len(orders), -1)
+    return np.concatenate([rest, np.full((len(orders), 1), d, orders.dtype)], axis=1)

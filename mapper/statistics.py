@@ -31,6 +31,8 @@ def layer_statistics(spec: Spec, graph: LayerGraph, weights: str | None) -> tupl
     otherwise from the bundled measured profiles matched by role; ``weights='synthetic'``
     (or ``'synthetic:<profile>'``) uses the stated synthetic profile everywhere.
     """
+    if spec.work_model["family"] == "dense":  # a dense MAC needs no statistics: sparsity_models (torch) stays unloaded
+        return {}, {}, {"weights": weights, "synthetic_profile": None, "used": False}
     from sparsity_models.families import resolve
     from sparsity_models.synthetic import DEFAULT_PROFILE
 

@@ -29,15 +29,13 @@ from mapper.sweep_exec import METRICS, PointTask, run_tasks
 from mapper.sweep_output import check_metrics, pareto_mask, write_outputs
 from mapper.inputs import model_identity, model_input, spec_input, weights_input
 from mapper.sweep_points import check_param_values, expand_points, parse_params, point_specs
-from mapper.cli_options import (add_phase_argument, add_run_arguments, parse_objective, search_options_from,
-                                workload_options_from)
+from mapper.cli_options import DEFAULT_PARETO, parse_objective, search_options_from, workload_options_from
 from mapper.progress import progress_bar
 from workloads.graph import LayerGraph
 from workloads.provenance import run_metadata
 from workloads.yamlio import InputError
 from workloads.zoo import DEFAULT_DECODE_TOKENS, build_graph
 
-DEFAULT_PARETO = ("energy_pJ", "cycles")
 # Columns of the table that describe how a point was obtained, not what it is.
 RUN_COLUMNS = ("cached", "compute_s")
 
@@ -222,22 +220,4 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(verbs: Any) -> None:
-    """Add the ``sweep`` verb to the CLI's subparsers."""
-    p = verbs.add_parser("sweep", help="sensitivity study: re-derive, re-map and evaluate a model over spec parameters")
-    p.add_argument("--spec", required=True, help="spec YAML (or a bundled spec name)")
-    p.add_argument("--model", required=True, help="built-in model name or a config.json path")
-    p.add_argument("--param", action="append", metavar="PATH=V1,V2,...",
-                   help="spec path and values, e.g. arch.GLB.depth=4096,8192 or pe.sub_group=4,8,16 (repeatable)")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--grid", action="store_true", help="every combination of the values (default)")
-    how.add_argument("--zip", action="store_true", help="the i-th values of every --param together")
-    p.add_argument("--pareto", default=",".join(DEFAULT_PARETO), help="metrics the Pareto front minimizes (columns)")
-    add_phase_argument(p)
-    add_run_arguments(p, jobs_help="worker processes (or Dask workers with --dask local)")
-    p.add_argument("--dask", metavar="ADDRESS", help="run points on Dask: 'local' (LocalCluster) or tcp://HOST:PORT")
-    p.add_argument("--out", help="output folder")
-    p.set_defaults(handler=_cmd_sweep)
-
-
-__all__ = ["DEFAULT_PARETO", "RUN_COLUMNS", "register", "sweep"]
+__all__ = ["DEFAULT_PARETO", "RUN_COLUMNS", "sweep"]

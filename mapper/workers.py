@@ -11,6 +11,7 @@ exit by themselves, so no process of a killed run is left behind.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import threading
@@ -57,3 +58,23 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     me = os.getpid()
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
                                initializer=_init_worker, initargs=(me, _start_time(me)))
+
+
+_SHARED: dict[int, ProcessPoolExecutor] = {}
+
+
+def shared_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool of ``workers`` processes kept for the rest of the run: a whole-model run
+    called many times (compare, reproduce) pays the workers' start-up and imports (torch for
+    statistics) once, and their in-memory caches (synthetic statistics) carry over."""
+    pool = _SHARED.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = _SHARED[workers] = process_pool(workers)
+    return pool
+
+
+@atexit.register
+def _shutdown_shared() -> None:
+    for pool in _SHARED.values():
+        pool.shutdown(cancel_futures=True)
+    _SHARED.clear()

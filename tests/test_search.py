@@ -173,3 +173,75 @@ def test_ordered_factorizations_property(n: int, k: int) -> None:
         expected *= math.comb(a + k - 1, k - 1)
         p += 1
     assert len(tuples) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.sampled_from([1, 6, 12, 16]), k=st.sampled_from([2, 8, 9]), limit=st.sampled_from([1, 2, 4]),
+       split=st.booleans(), seed=st.integers(0, 1000))
+def test_factor_tuples_are_the_constrained_ordered_factorizations(m: int, k: int, limit: int, split: bool, seed: int) -> None:
+    from mapper.mapspace import Mapspace
+
+    rng = np.random.default_rng(seed)
+    nodes = [{"_tag": "Component", "name": "DRAM", "class": "DRAM", "attributes": {"datawidth": 8}},
+             {"_tag": "Component", "name": "GLB", "class": "SRAM", "attributes": {"datawidth": 8, "depth": 64}},
+             {"_tag": "Container", "name": "PE", "spatial": {"meshX": 4, "meshY": 2}},
+             {"_tag": "Component", "name": "mac", "class": "intmac"}]
+    arch = arch_from_dict({"architecture": {"version": 0.4, "nodes": nodes}})
+    problem = gemm(m, 2, k)
+    entries = [{"target": "GLB", "type": "temporal", "factors": f"K<={limit}"},
+               {"target": "GLB", "type": "spatial", "factors": f"M<={int(rng.choice([1, 2, 4]))}"}]
+    if split:
+        entries[1].update({"permutation": "MK", "split": 1})
+    space = Mapspace(problem, arch, constraints_from_list(entries, arch, problem))
+    lc = space.constraints.levels
+    for d, rows in zip(problem.dims, space.dim_tuples):
+        expected = []
+        for tup in ordered_factorizations(problem.bounds[d], len(space.slots)):
+            f = {(s.level, s.kind): v for s, v in zip(space.slots, tup)}
+            x, y = f.get((1, "x"), 1), f.get((1, "y"), 1)
+            ok = (x <= 4 and y <= 2 and not (x > 1 and y > 1)
+                  and all(b.allows(f[(1, "t")]) for dd, b in lc[1].temporal.items() if dd == d)
+                  and all(b.allows(x * y) for dd, b in lc[1].spatial.items() if dd == d)
+                  and (lc[1].x_dims is None or x == 1 or d in lc[1].x_dims)
+                  and (lc[1].y_dims is None or y == 1 or d in lc[1].y_dims))
+            if ok:
+                expected.append(tup)
+        assert [tuple(r) for r in rows.tolist()] == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_canonical_orders_keep_every_count(seed: int) -> None:
+    from mapper.mapspace import Mapspace
+
+    problem, arch, ert, _, _, _ = _random_case(seed)
+    space = Mapspace(problem, arch)
+    rng = np.random.default_rng(seed)
+    for keep in space.keep_patterns[:: max(1, len(space.keep_patterns) // 4)]:
+        batch = space.sample(rng, 64, keep)
+        matters = np.tile(np.array(space.order_matters(keep)), (batch.size, 1))
+        canon = space.canonical_orders(batch.temporal, batch.permutation, matters)
+        assert np.array_equal(space.canonical_orders(batch.temporal, canon, matters), canon)  # idempotent
+        a = evaluate_batch(problem, arch, batch, ert)
+        b = evaluate_batch(problem, arch, MappingBatch(batch.temporal, batch.spatial_x, batch.spatial_y, canon, keep), ert)
+        assert np.allclose(a.energy_pJ, b.energy_pJ) and np.array_equal(a.cycles, b.cycles)
+
+
+def test_search_reports_a_bound_below_its_result() -> None:
+    problem, arch, ert, _, _, objective = _random_case(5)
+    result = search(problem, arch, ert=ert, objective=objective, mode="guided", seed=1, max_evaluations=3000)
+    assert result.bound.objective <= result.objective and result.bound.gap(result.objective) >= 0
+
+
+def test_search_doc_states_the_default_budgets() -> None:
+    from pathlib import Path
+
+    from mapper.run import DEFAULT_SEARCH
+
+    import inspect
+
+    params = inspect.signature(search).parameters
+    text = (Path(__file__).resolve().parents[1] / "docs" / "search.md").read_text()
+    assert (f"`search()` defaults to {params['max_evaluations'].default} evaluations and patience "
+            f"{params['patience'].default}") in text
+    assert (f"use {DEFAULT_SEARCH['max_evaluations']}\nevaluations, patience {DEFAULT_SEARCH['patience']} and exhaustive search "
+            f"up to {DEFAULT_SEARCH['exhaustive_limit']} points") in text

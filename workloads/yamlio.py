@@ -88,7 +88,7 @@ def _mark(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
 
 
-def _tagged_mapping(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+def _tagged_mapping(loader: Any, tag_suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         data = loader.construct_mapping(node, deep=True)
         data["_tag"] = tag_suffix

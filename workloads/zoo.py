@@ -15,13 +15,12 @@ from typing import Any
 
 from workloads.cnn import CNN_TYPES, cnn_graph
 from workloads.graph import LayerGraph
+from workloads.phases import DEFAULT_DECODE_TOKENS, PHASES
 from workloads.hf_config import TransformerConfig, parse_hf_config, read_config_json
 from workloads.transformer import Phase, transformer_graph, vision_tokens
 from workloads.yamlio import InputError, as_int, load_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-PHASES = ("prefill", "decode", "generate")
-DEFAULT_DECODE_TOKENS = 20   # BitMoD's generative metric: prefill + 20 generated tokens (yc2367/BitMoD figures/speedup)
 
 
 @dataclass(frozen=True)
