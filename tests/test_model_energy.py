@@ -1,0 +1,117 @@
+"""Energy paths of mapper/model.py derived by hand: leakage over the utilized instances for the
+whole run (bandwidth-bound cycles included), vector accesses rounded up per instance (counts
+that are not multiples of the block, whole words and compressed fractional words), and the
+ERT actions each count is priced with.
+
+One layer throughout: GEMM M=3, N=2, K=5 (Outputs[M,N] += Weights[M,K] x Inputs[K,N]) on
+DRAM -> Buffer (1 instance) -> 4 PEs (meshX 4) of Reg -> MAC. The Buffer spreads M=3 over 3 of
+the 4 PEs; each Reg runs N=2 (outer) x K=5 (inner): 10 compute steps, 30 MACs.
+
+Counts (Timeloop semantics, docs/nest_analysis.md), per Buffer instance (there is one):
+* Weights: each PE needs its own 5 weights W[m, :]: 15 reads (no multicast), 15 fills;
+* Inputs: every PE needs the same 10 inputs: 10 reads (multicast 3), 10 fills;
+* Outputs: 6 updates (2 per PE); no reads (the first read of each output is elided), no fills.
+Buffer reads = 25 words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mapper.arch import arch_from_dict
+from mapper.ert import EnergyTable
+from mapper.mapping import LevelMapping, Mapping
+from mapper.model import BitLevelModels, evaluate
+from workloads.problem import gemm
+
+ALL = frozenset({"Weights", "Inputs", "Outputs"})
+PROBLEM = gemm(M=3, N=2, K=5)
+MAPPING = Mapping((
+    LevelMapping({}, (), {}, {}, (), ALL),
+    LevelMapping({}, (), {"M": 3}, {}, (), ALL),
+    LevelMapping({"N": 2, "K": 5}, ("K", "N"), {}, {}, (), ALL),
+))
+
+
+def _arch(buffer: dict[str, Any]) -> Any:
+    return arch_from_dict({"architecture": {"version": 0.4, "nodes": [
+        {"_tag": "Component", "name": "DRAM", "class": "DRAM", "attributes": {"datawidth": 8, "width": 8}},
+        {"_tag": "Component", "name": "Buffer", "class": "SRAM", "attributes": {"datawidth": 8, "depth": 4096, **buffer}},
+        {"_tag": "Container", "name": "PE", "spatial": {"meshX": 4}},
+        {"_tag": "Component", "name": "Reg", "class": "regfile", "attributes": {"datawidth": 8, "width": 8, "depth": 64}},
+        {"_tag": "Component", "name": "MAC", "class": "intmac"},
+    ]}})
+
+
+def _zero_ert(**override: dict[str, float]) -> EnergyTable:
+    table = {"DRAM": {"read": 0.0, "write": 0.0}, "Buffer": {"read": 0.0, "write": 0.0},
+             "Reg": {"read": 0.0, "write": 0.0}, "MAC": {"mac": 0.0}}
+    table.update(override)
+    return EnergyTable(table)
+
+
+def test_the_counts_the_derivations_below_use() -> None:
+    result = evaluate(PROBLEM, _arch({"width": 8}), MAPPING).to_dict()
+    buf = result["levels"]["Buffer"]["dataspaces"]
+    per = {ds: (v["reads_per_instance"], v["fills_per_instance"], v["updates_per_instance"]) for ds, v in buf.items()}
+    assert per == {"Weights": (15, 15, 0), "Inputs": (10, 10, 0), "Outputs": (0, 0, 6)}
+    assert result["levels"]["Reg"]["used_instances"] == 3 and result["compute_cycles"] == 10
+
+
+def test_leakage_is_paid_by_the_used_instances_for_every_cycle_of_the_run() -> None:
+    """Buffer read bandwidth 1 word/cycle: its 25 reads make the run 25 cycles (compute: 10).
+
+    Reg leaks 0.5 pJ/cycle per instance: 0.5 x 3 used (not 4 instances) x 25 cycles (not 10)
+    = 37.5; Buffer 2 pJ/cycle: 2 x 1 x 25 = 50; DRAM 0.1: 0.1 x 1 x 25 = 2.5. The MAC's leak
+    entry is not charged (arithmetic.cpp prices computes only): the total is the leakage alone.
+    """
+    ert = _zero_ert(DRAM={"read": 0.0, "write": 0.0, "leak": 0.1}, Buffer={"read": 0.0, "write": 0.0, "leak": 2.0},
+                    Reg={"read": 0.0, "write": 0.0, "leak": 0.5}, MAC={"mac": 0.0, "leak": 1000.0})
+    result = evaluate(PROBLEM, _arch({"width": 8, "read_bandwidth": 1}), MAPPING, ert=ert).to_dict()
+    assert result["cycles"] == 25
+    leak = {name: lvl["leak_energy_pJ"] for name, lvl in result["levels"].items()}
+    assert leak == pytest.approx({"DRAM": 2.5, "Buffer": 50.0, "Reg": 37.5}, rel=1e-12)
+    assert result["compute"]["energy_pJ"] == 0.0
+    assert result["energy_pJ"] == pytest.approx(90.0, rel=1e-12)
+
+
+BUFFER_ERT = {"read": 1.0, "write": 10.0, "update": 100.0}
+
+
+def test_vector_accesses_round_up_per_data_space() -> None:
+    """Buffer 32 bits wide = 4 words per access. Per data space, ceil(words / 4): reads
+    Weights 15 -> 4, Inputs 10 -> 3; fills 15 -> 4, 10 -> 3; updates Outputs 6 -> 2.
+    Fills are priced as writes (no ``fill`` entry), updates with their own entry:
+    1 x (4 + 3) + 10 x (4 + 3) + 100 x 2 = 277 pJ (rounding down would give 155)."""
+    result = evaluate(PROBLEM, _arch({"width": 32}), MAPPING, ert=_zero_ert(Buffer=BUFFER_ERT)).to_dict()
+    buf = result["levels"]["Buffer"]
+    vectors = {ds: (v["vector_reads_per_instance"], v["vector_fills_per_instance"], v["vector_updates_per_instance"])
+               for ds, v in buf["dataspaces"].items()}
+    assert vectors == {"Weights": (4, 4, 0), "Inputs": (3, 3, 0), "Outputs": (0, 0, 2)}
+    assert buf["energy_pJ"] == pytest.approx(277.0, rel=1e-12)
+    assert result["energy_pJ"] == pytest.approx(277.0, rel=1e-12)
+
+
+class SixBits:
+    """A stored format of 6 bits per element (metadata included) for every data space."""
+
+    def bits_per_element(self, dataspace: str) -> float:
+        return 6.0
+
+
+def test_compressed_words_are_fractional_and_round_up() -> None:
+    """The Buffer stores the 6-bit format: an element is 6/8 of a word. Weights 15 elements ->
+    11.25 words -> ceil(11.25 / 4) = 3 accesses (floor: 2); Inputs 10 -> 7.5 words -> 2;
+    Outputs 6 -> 4.5 words -> 2. Energy 1 x (3 + 2) + 10 x (3 + 2) + 100 x 2 = 255 pJ.
+    The Reg keeps whole words (it is not a format level)."""
+    models = BitLevelModels(formats=SixBits(), format_levels=frozenset({"Buffer"}))
+    result = evaluate(PROBLEM, _arch({"width": 32}), MAPPING, ert=_zero_ert(Buffer=BUFFER_ERT), models=models).to_dict()
+    buf = result["levels"]["Buffer"]
+    vectors = {ds: (v["vector_reads_per_instance"], v["vector_fills_per_instance"], v["vector_updates_per_instance"])
+               for ds, v in buf["dataspaces"].items()}
+    assert vectors == {"Weights": (3, 3, 0), "Inputs": (2, 2, 0), "Outputs": (0, 0, 2)}
+    assert buf["energy_pJ"] == pytest.approx(255.0, rel=1e-12)
+    reg = result["levels"]["Reg"]["dataspaces"]["Weights"]
+    assert reg["vector_reads_per_instance"] == reg["reads_per_instance"] == 10
