@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mapper.arch import arch_from_dict
 from mapper.ert import EnergyTable
 from mapper.mapping import LevelMapping, Mapping
-from mapper.model import BitLevelModels, evaluate
+from mapper.model import BitLevelModels, DenseMAC, evaluate
 from workloads.problem import gemm
+from workloads.yamlio import InputError
 
 ALL = frozenset({"Weights", "Inputs", "Outputs"})
 PROBLEM = gemm(M=3, N=2, K=5)
@@ -115,3 +117,86 @@ def test_compressed_words_are_fractional_and_round_up() -> None:
     assert buf["energy_pJ"] == pytest.approx(255.0, rel=1e-12)
     reg = result["levels"]["Reg"]["dataspaces"]["Weights"]
     assert reg["vector_reads_per_instance"] == reg["reads_per_instance"] == 10
+
+
+# ---- link transfers, clusters, capacity -----------------------------------------------------------
+
+def _link_case(buffer_attrs: dict[str, Any], buffer_ert: dict[str, float]) -> dict[str, Any]:
+    """Hand case D of test_nest_timeloop.py: 1-D conv R=3, P=4 over 4 Regs in a row; the Buffer
+    runs r in time above them, so 6 inputs move between neighbouring Regs over the links."""
+    from test_nest_oracle import arch_dict, lm
+    from workloads.problem import conv2d
+
+    spec = arch_dict(reg_fanout=(4, 1))
+    buf = next(n for n in spec["architecture"]["nodes"] if n["name"] == "Buffer")
+    buf["attributes"].update(buffer_attrs)
+    ert = EnergyTable({"DRAM": {"read": 0, "write": 0}, "Buffer": {"read": 0, "write": 0, **buffer_ert},
+                       "Reg": {"read": 0, "write": 0}, "MAC": {"mac": 0}})
+    mapping = Mapping((lm(), lm({"R": 3}, "R", sx={"P": 4}), lm()))
+    return evaluate(conv2d(N=1, C=1, M=1, R=3, S=1, P=4, Q=1), arch_from_dict(spec), mapping, ert=ert,
+                    check_capacity=False).to_dict()
+
+
+def test_link_energy_from_timeloops_network_attributes() -> None:
+    """Without an ERT ``link_transfer`` entry a word over a link costs energy_per_hop + 2 x
+    router_energy (network-legacy.cpp): 0.5 + 2 x 0.125 = 0.75 pJ x 6 transfers = 4.5 pJ."""
+    result = _link_case({"energy_per_hop": 0.5, "router_energy": 0.125}, {})
+    buf = result["levels"]["Buffer"]
+    assert buf["dataspaces"]["Inputs"]["link_transfers"] == 6.0
+    assert buf["network_energy_pJ"] == pytest.approx(4.5, rel=1e-12)
+    assert buf["dataspaces"]["Inputs"]["network_energy_pJ"] == pytest.approx(4.5, rel=1e-12)
+    assert result["energy_pJ"] == pytest.approx(4.5, rel=1e-12)
+
+
+def test_link_energy_prefers_the_ert_and_defaults_to_zero() -> None:
+    """An ERT ``link_transfer`` entry wins over the attributes (6 x 0.25 = 1.5 pJ); with neither,
+    links are free (Timeloop's default network)."""
+    assert _link_case({"energy_per_hop": 0.5, "router_energy": 0.125}, {"link_transfer": 0.25})[
+        "levels"]["Buffer"]["network_energy_pJ"] == pytest.approx(1.5, rel=1e-12)
+    assert _link_case({}, {})["levels"]["Buffer"]["network_energy_pJ"] == 0.0
+
+
+def test_used_clusters_share_an_access() -> None:
+    """Reg 16 bits wide, datawidth 8, block_size 1: clusters of 2 Regs share one 16-bit array
+    (buffer.cpp ParseSpecs); 4 Regs = 2 clusters. M=3 uses 3 Regs, i.e. both clusters
+    (min(3 used, 2 clusters)); the 3 used Regs share the 2 clusters' accesses: each used
+    instance pays E x 2/3 per access, so the level pays for 2 of every 3 instance accesses.
+    Per Reg (N=2 x K=5): Weights 10 reads + 5 fills, Inputs 10 + 10, Outputs 10 updates + 8 reads
+    (first read of its 2 outputs elided) = 53 accesses; 53 x 3 Regs x 2/3 x 1 pJ = 106 pJ."""
+    spec = {"architecture": {"version": 0.4, "nodes": [
+        {"_tag": "Component", "name": "DRAM", "class": "DRAM", "attributes": {"datawidth": 8, "width": 8}},
+        {"_tag": "Component", "name": "Buffer", "class": "SRAM", "attributes": {"datawidth": 8, "width": 8, "depth": 4096}},
+        {"_tag": "Container", "name": "PE", "spatial": {"meshX": 4}},
+        {"_tag": "Component", "name": "Reg", "class": "regfile",
+         "attributes": {"datawidth": 8, "width": 16, "block_size": 1, "depth": 64}},
+        {"_tag": "Component", "name": "MAC", "class": "intmac"},
+    ]}}
+    arch = arch_from_dict(spec)
+    assert (arch.levels[2].cluster_size, arch.levels[2].instances) == (2, 4)
+    result = evaluate(PROBLEM, arch, MAPPING, ert=_zero_ert(Reg={"read": 1.0, "write": 1.0})).to_dict()
+    regs = result["levels"]["Reg"]
+    per_reg = sum(v["reads_per_instance"] + v["fills_per_instance"] + v["updates_per_instance"]
+                  for v in regs["dataspaces"].values())
+    assert (per_reg, regs["used_instances"]) == (53, 3)
+    assert regs["energy_pJ"] == pytest.approx(106.0, rel=1e-12)
+
+
+def test_capacity_error_names_the_level_and_the_bits() -> None:
+    """A 16-entry Buffer cannot hold the 15 weights + 10 inputs + 6 outputs it keeps (31 x 8 bits)."""
+    arch = _arch({"width": 8, "depth": 16})
+    with pytest.raises(InputError) as info:
+        evaluate(PROBLEM, arch, MAPPING, source="map.yaml")
+    assert (info.value.source, info.value.key) == ("map.yaml", "Buffer")
+    assert info.value.expected == ("tiles need 248 bits (Weights 15 x 8 bits, Inputs 10 x 8 bits, Outputs 6 x 8 bits) "
+                                   "but Buffer holds 128 bits per instance")
+    assert evaluate(PROBLEM, arch, MAPPING, check_capacity=False).to_dict()["valid"] is False
+
+
+def test_dense_mac_work_model() -> None:
+    """One cycle and one ``mac`` action per MAC, whatever the lane count; described as such."""
+    work = DenseMAC()
+    lanes = np.array([1, 3, 16])
+    assert np.array_equal(work.cycles_per_step(lanes), [1.0, 1.0, 1.0])
+    assert {k: v.tolist() for k, v in work.actions_per_mac(lanes).items()} == {"mac": [1.0, 1.0, 1.0]}
+    assert (work.family, work.group_lanes) == ("dense", 1)
+    assert work.describe() == {"family": "dense", "source": "analytical: 1 cycle per MAC"}

@@ -88,3 +88,36 @@ def test_exact_analysis_rejects_outputs_it_cannot_count(coefficient: int) -> Non
     # the Timeloop analysis counts the same problem
     counts = analyze(problem, dataclasses.replace(arch, nest_analysis="timeloop"), batch_from_mappings(problem, [mapping]))
     assert counts.computes == 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_gives_back_its_mappings(seed: int) -> None:
+    """``MappingBatch.mapping(b)`` is the b-th mapping packed by ``batch_from_mappings``: same
+    factors (unit factors dropped), loop order of the loops that run, spatial order, keep."""
+    problem, arch, mappings = _batch_case(100 + seed)
+    batch = batch_from_mappings(problem, mappings)
+    for b, m in enumerate(mappings):
+        back = batch.mapping(b, problem)
+        for got, want in zip(back.levels, m.levels):
+            assert got.temporal == {d: f for d, f in want.temporal.items() if f > 1}
+            assert got.spatial_x == {d: f for d, f in want.spatial_x.items() if f > 1}
+            assert got.spatial_y == {d: f for d, f in want.spatial_y.items() if f > 1}
+            assert got.full_permutation(problem.dims) == want.full_permutation(problem.dims)
+            listed = [d for d in want.spatial_permutation if d in problem.dims]
+            assert got.spatial_permutation == tuple(listed + [d for d in problem.dims if d not in listed])
+            assert got.keep == want.keep
+        # and it evaluates to the same counts
+        again = analyze(problem, arch, batch_from_mappings(problem, [back]))
+        alone = analyze(problem, arch, batch_from_mappings(problem, [m]))
+        assert all(np.array_equal(getattr(again, k), getattr(alone, k)) for k in ARRAYS)
+
+
+def test_a_batch_without_spatial_orders_uses_the_problem_order() -> None:
+    problem = gemm(2, 2, 2)
+    batch = batch_from_mappings(problem, [Mapping((lm(), lm(sx={"K": 2}), lm({"M": 2, "N": 2}, "NM")))])
+    bare = dataclasses.replace(batch, spatial_order=None)
+    assert bare.spatial_orders().tolist() == [[[0, 1, 2]] * 3]
+    level = bare.mapping(0, problem).levels[1]
+    assert (level.spatial_x, level.spatial_permutation, level.temporal) == ({"K": 2}, (), {})
+    assert bare.mapping(0, problem).levels[2].permutation == ("N", "M", "K")   # innermost first, as given
+    assert (batch.size, batch.spatial.tolist()) == (1, [[[1, 1, 1], [1, 1, 2], [1, 1, 1]]])
