@@ -27,13 +27,93 @@ def _fmt(v: float) -> str:
 
 
 def claims_table(claims: list[dict[str, Any]]) -> str:
-    """Markdown table: paper | claim | workload | paper | bitloop | ratio | source."""
-    lines = ["| paper | claim | workload | paper | bitloop | ratio | source |", "|---|---|---|---|---|---|---|"]
+    """Markdown table: paper | claim | workload | paper | bitloop | ratio | kind | basis | source."""
+    lines = ["| paper | claim | workload | paper | bitloop | ratio | kind | basis | source |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
         ratio = f"{c['ratio']:.2f}" if c["paper_value"] else "n/a"
+        kind, basis = row_kind(c)
         lines.append(f"| {c['paper']} | {c['claim']} | {c['workload']} | {_fmt(c['paper_value'])} | "
-                     f"{c['bitloop_value']:.3g} | {ratio} | {c['source']} |")
+                     f"{c['bitloop_value']:.3g} | {ratio} | {kind} | {basis} | {c['source']} |")
     return "\n".join(lines)
+
+
+# ---- calibrated / definitional / predicted ---------------------------------------------------------
+@lru_cache(maxsize=1)
+def _held_out() -> dict[tuple[str, str], Any]:
+    """components/data/calibration_held_out.csv by (target id, quantity)."""
+    from components.calibrate import read_held_out
+
+    return {(h.id, h.quantity): h for h in read_held_out()[1]}
+
+
+def _fitted(target: str, quantity: str) -> str:
+    h = _held_out()[(target, quantity)]
+    return f"`{target}` {'area' if quantity == 'area_um2' else 'power'} fitted to it (held out: {h.held_out_ratio:.2f})"
+
+
+def _pe_ratio(c: dict[str, Any], quantity: str) -> str:
+    """BitVert / Stripes with BitVert's PE held out of the fit (Stripes is never fitted)."""
+    bv, st = _held_out()[("bitvert_sg8_opt", quantity)], _held_out()[("stripes", quantity)]
+    held = (bv.held_out / st.fitted) / c["paper_value"]
+    return f"BitVert's PE (`bitvert_sg8_opt`) is fitted to Table IV/V, Stripes' is not; with BitVert's held out: {held:.2f}"
+
+
+# (claim starts with, workload or None for any) -> (kind, basis); the first match wins. calibrated:
+# bitloop's number is fitted to this very paper number, or built on one that is; definitional: it
+# follows from the configuration the paper states; predicted: neither (a row may still use
+# components calibrated to another table, as its basis says).
+KINDS: list[tuple[str, str | None, str, Any]] = [
+    ("PE area BitVert / Stripes", None, "calibrated", lambda c: _pe_ratio(c, "area_um2")),
+    ("PE power BitVert / Stripes", None, "calibrated", lambda c: _pe_ratio(c, "power_mW")),
+    ("moderate BBS effective weight bits", "VGG-16", "calibrated",
+     lambda c: "the 2% sensitive-channel fraction is solved from this number (specs/bitvert.yaml); no held-out value"),
+    ("moderate BBS effective weight bits", "ResNet-50", "predicted", lambda c: "with the 2% fraction solved from VGG-16"),
+    ("conservative BBS weight bits", None, "definitional",
+     lambda c: "8 - 2 stored bit columns + 8 metadata bits per 32-weight group = 6 + 0.25"),
+    ("moderate BBS weight bits", None, "definitional",
+     lambda c: "8 - 4 stored bit columns + 8 metadata bits per 32-weight group = 4 + 0.25"),
+    ("tq area incl.", None, "calibrated", lambda c: _fitted("tq_engine", "area_um2")),
+    ("sibia area incl.", None, "calibrated",
+     lambda c: _fitted("sibia_engine", "area_um2") + "; the spec arranges the same parts for 1536 multipliers"),
+    ("sbq area incl.", None, "predicted", lambda c: "`sbq_engine` never fitted"),
+    ("area reduction vs Sibia", None, "calibrated", lambda c: "1 - SBQ / Sibia, with Sibia's area fitted"),
+    ("tq on-chip power", None, "calibrated",
+     lambda c: _fitted("tq_engine", "power_mW") + " as synthesis power; bitloop adds workload activity and buffers"),
+    ("sibia on-chip power", None, "calibrated",
+     lambda c: _fitted("sibia_engine", "power_mW") + " as synthesis power; bitloop adds workload activity and buffers"),
+    ("sbq on-chip power", None, "predicted", lambda c: "`sbq_engine` never fitted"),
+]
+# Predicted rows whose energies use components fitted to another table: (paper, claim contains) -> basis.
+COMPONENT_BASIS: list[tuple[str, str, str]] = [
+    ("BitVert", "energy", "PE energies from bbs Tables IV/V (BitVert, Bitlet fitted)"),
+    ("BitMoD", "energy", "PE energies from bitmod Table X (FP16 tile, BitMoD PE array power fitted)"),
+    ("Panacea", "sibia", "Sibia's costs fitted to sbq Table VI"),
+    ("SBQ", "tq", "TQ's costs fitted to sbq Table VI"),
+    ("SBQ", "sibia", "Sibia's costs fitted to sbq Table VI"),
+]
+
+
+def row_kind(c: dict[str, Any]) -> tuple[str, str]:
+    """(calibrated | definitional | predicted, basis) of one results row."""
+    for start, workload, kind, basis in KINDS:
+        if c["claim"].startswith(start) and workload in (None, c["workload"]):
+            return kind, basis(c)
+    notes = [text for paper, word, text in COMPONENT_BASIS if c["paper"] == paper and word in c["claim"]]
+    return "predicted", "; ".join(notes)
+
+
+def kind_summary(claims: list[dict[str, Any]]) -> str:
+    """One sentence: rows with a paper number by kind, and the predicted ones within 15%."""
+    rows = [c for c in claims if c["paper_value"]]
+    kinds = [row_kind(c)[0] for c in rows]
+    predicted = [c for c, k in zip(rows, kinds) if k == "predicted"]
+    close = sum(1 for c in predicted if math.isfinite(c["ratio"]) and abs(c["ratio"] - 1) <= 0.15)
+    return (f"Of the {len(rows)} rows with a paper number, {kinds.count('calibrated')} are calibrated (bitloop's "
+            f"number is fitted to that paper number, or built on one that is: their ratio shows the fit, the basis "
+            f"column gives the held-out value where there is one), {kinds.count('definitional')} definitional (they "
+            f"follow from the configuration the paper states) and {len(predicted)} predicted; {close} of the "
+            f"{len(predicted)} predicted rows are within 15%.")
 
 
 def gaps(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -370,6 +450,7 @@ def render_reproduction(data: dict[str, Any]) -> str:
                              olive=fmt_bits(cfg["bitmod"]["olive_decode_bits"]),
                              kv=f"{100 * data['evidence']['bitmod_growing_kv_mac_change']:.2f}%"))
     out.append("## Results\n")
+    out.append(kind_summary(data["claims"]) + "\n")
     out.append(claims_table(data["claims"]) + "\n")
     out.append("## Gaps over 15% and why\n")
     off = gaps(data["claims"])

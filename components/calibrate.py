@@ -2,8 +2,11 @@
 
 ``python -m components.calibrate --fit`` refits ``components/data/logic_cells_28nm.csv`` and
 ``logic_factors_28nm.csv`` from the targets whose role is ``calibrate`` (cells and families) or
-``refine`` (the refine families only) in ``components/data/paper_targets.yaml``; without
-``--fit`` it prints paper vs model for every target (calibrated, refined and predicted).
+``refine`` (the refine families only) in ``components/data/paper_targets.yaml``. ``--loo``
+measures held-out accuracy: for every row that a fit uses, refit without that row (both its
+quantities) and predict it; the values go to ``components/data/calibration_held_out.csv`` and
+the calibration tables of docs/components.md (``--render`` regenerates those alone). Without
+flags it prints paper vs model for every target (calibrated, refined and predicted).
 """
 
 from __future__ import annotations
@@ -116,6 +119,12 @@ def _linear(t: Target, r: Resolver, field: str) -> float:
     return r.energy(t.class_name, _attrs(t), "compute", {}, where)[0] * t.clock_MHz / 1000.0
 
 
+# (target, setting) -> the target's linear value with unit/zero/base cell costs: each target's
+# entries of the design matrices depend on that target only, so fits on subsets of the targets
+# (leave-one-out) reuse them. Valid while the component library and estimators stay as loaded.
+_COLUMN_CACHE: dict[tuple[str, tuple], float] = {}
+
+
 def design_matrices(targets: list[Target], field: str, families: list[str]
                     ) -> tuple[dict[str | None, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Per design family that some target contains (``None`` = parts without a family factor):
@@ -135,8 +144,13 @@ def design_matrices(targets: list[Target], field: str, families: list[str]
         factors = {"fp_area_factor": fp, "fp_energy_factor": fp}
         if doubled is not None:
             factors[f"{doubled}_{kind}_factor"] = 2.0
-        r = _resolver(cells, factors)
-        return np.array([_linear(t, r, field) for t in targets])
+        setting = (field, tuple((c, tuple(sorted(v.items()))) for c, v in sorted(cells.items())), fp, doubled)
+        missing = [t for t in targets if (repr(t), setting) not in _COLUMN_CACHE]
+        if missing:
+            r = _resolver(cells, factors)
+            for t in missing:
+                _COLUMN_CACHE[(repr(t), setting)] = _linear(t, r, field)
+        return np.array([_COLUMN_CACHE[(repr(t), setting)] for t in targets])
 
     c0 = column(zero, 1.0, None)
     total = column(base, 1.0, None)
@@ -161,6 +175,11 @@ def design_matrices(targets: list[Target], field: str, families: list[str]
     return out, c0
 
 
+# Weak ridge on the log of every fitted factor (FP and family factors) toward its prior: a factor
+# that no fitted row determines (e.g. the FP factors when the FP16 tile is left out) stays at its
+# prior instead of drifting along a flat direction; determined factors move by < 0.05%, within
+# the tolerance of the shipped fit (the shipped CSVs were fitted without it).
+FACTOR_STRENGTH = 1e-5
 ENERGY_KIND = {"AND2": "logic", "XOR2": "logic", "FA": "logic", "HA": "logic", "GE": "logic",
                "MUX2": "mux", "MUXW": "mux", "AO": "mux", "DFF": "flipflop", "WIRE": "wire"}
 
@@ -170,14 +189,15 @@ def _families(factors: dict[str, float], kind: str) -> list[str]:
 
 
 def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_factors: dict[str, float],
-              strength: float = 0.1, refine_families: list[str] | None = None
-              ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+              strength: float = 0.1, refine_families: list[str] | None = None,
+              factor_strength: float = FACTOR_STRENGTH) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Fit cell costs, the FP factors and the design-family factors to the calibration targets.
 
     Stage 1: each cell cost is ``prior * exp(u)``; ``u`` (and the factors, in log space)
     minimize the squared log error of the ``calibrate`` targets plus ``strength * |u|^2``, which
     keeps cells that the targets do not constrain near their prior (textbook gate-equivalent)
-    values. Energies are tied to the fitted areas by one energy density per cell kind.
+    values, plus ``factor_strength`` times the squared log deviation of each factor from its
+    prior (in both stages), which keeps a factor that no target determines at its prior. Energies are tied to the fitted areas by one energy density per cell kind.
     Families are the ``<family>_area_factor`` entries of the prior factors; a part's family is
     its ``design_family`` attribute, inherited from its parent unless a subcomponent sets it
     (none = reference, factor 1). Families that no calibration target contains keep their prior.
@@ -230,7 +250,8 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
         def resid(v: np.ndarray) -> np.ndarray:
             params, fp, fam = unpack(v)
             pred = _predict(parts, c0 + leak, basis @ params, fp, {**held, **dict(zip(families, fam))})
-            return np.concatenate([np.log(np.maximum(pred, 1e-12) / y), np.sqrt(strength) * v[:reg]])
+            return np.concatenate([np.log(np.maximum(pred, 1e-12) / y), np.sqrt(strength) * v[:reg],
+                                   np.sqrt(factor_strength) * v[m:]])
 
         sol = least_squares(resid, np.zeros(m + 1 + len(families)))
         params, fp, fam = unpack(sol.x)
@@ -243,7 +264,7 @@ def fit_cells(targets: list[Target], prior: dict[str, dict[str, float]], prior_f
         for f, v in zip(families, fam):
             factors_out[f"{f}_{kind}_factor"] = float(v)
     if refine:
-        _refine(targets, cells_out, factors_out, refine)
+        _refine(targets, cells_out, factors_out, refine, factor_strength)
     return cells_out, factors_out
 
 
@@ -262,7 +283,7 @@ def _predict(parts: dict[str | None, tuple[np.ndarray, np.ndarray]], base: np.nd
 
 
 def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: dict[str, float],
-            refine: list[str]) -> None:
+            refine: list[str], factor_strength: float) -> None:
     """Stage 2 of :func:`fit_cells`: fit the ``refine`` families' factors in place, cells fixed."""
     from scipy.optimize import least_squares
 
@@ -283,7 +304,7 @@ def _refine(targets: list[Target], cells: dict[str, dict[str, float]], factors: 
 
         def resid(v: np.ndarray) -> np.ndarray:
             pred = _predict(parts, base, costs, factors[f"fp_{kind}_factor"], {**scales, **dict(zip(fitted, np.exp(v)))})
-            return np.log(np.maximum(pred, 1e-12) / y)
+            return np.concatenate([np.log(np.maximum(pred, 1e-12) / y), np.sqrt(factor_strength) * v])
 
         sol = least_squares(resid, np.zeros(len(fitted)))
         for f, v in zip(fitted, np.exp(sol.x)):
@@ -315,22 +336,121 @@ def report(targets: list[Target] | None = None) -> list[tuple[Target, float]]:
     return [(t, model_value(t, resolver=r)) for t in targets]
 
 
-def main() -> None:  # pragma: no cover - maintenance entry point
-    import sys
+# ---- held-out accuracy (leave one row out) --------------------------------------------------------
+HELD_OUT_CSV = TARGETS.with_name("calibration_held_out.csv")
+SKIP_DIGEST = (HELD_OUT_CSV.name, "calibration_doc.py")   # the held-out values themselves; doc rendering only
+FITTED_ROLES = ("calibrate", "refine")
 
+
+def fitted_rows(targets: list[Target]) -> list[str]:
+    """Ids of the paper-table rows that some fit uses (a calibrate or refine role), in file order."""
+    return list(dict.fromkeys(t.id for t in targets if t.role in FITTED_ROLES))
+
+
+def _priors() -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    prior_path = Path(__file__).resolve().parent / "data" / "logic_cells_prior.csv"
+    return load_cells(str(prior_path)), load_factors(str(prior_path.with_name("logic_factors_prior.csv")))
+
+
+def held_out_values(targets: list[Target], row: str) -> dict[tuple[str, str], float]:
+    """Leave-one-out for one paper-table row: refit everything (both stages) without the row's
+    targets, then the model value of each of them, (id, quantity) -> value."""
+    prior, prior_factors = _priors()
+    cells, factors = fit_cells([t for t in targets if t.id != row], prior, prior_factors)
+    r = _resolver(cells, factors)
+    return {(t.id, t.quantity): model_value(t, resolver=r) for t in targets if t.id == row}
+
+
+def inputs_digest() -> str:
+    """Digest of every file of the components package that can change a fitted or held-out value
+    (library, estimators and their data, priors, targets, this module); the held-out file itself
+    and the doc renderer are left out."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*")):
+        if f.suffix in (".py", ".yaml", ".csv") and f.name not in SKIP_DIGEST and "__pycache__" not in f.parts:
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def write_held_out(targets: list[Target], path: Path = HELD_OUT_CSV) -> None:
+    """Leave-one-out over every fitted row (minutes): ``path`` with one line per target and quantity:
+    paper, fitted (all rows) and held-out model values; never-fitted rows are their own held-out."""
+    held: dict[tuple[str, str], float] = {}
+    for row in fitted_rows(targets):
+        held.update(held_out_values(targets, row))
+    buf = io.StringIO()
+    buf.write(f"# Held-out calibration accuracy: `python -m components.calibrate --loo`; inputs digest {inputs_digest()}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "quantity", "role", "paper", "fitted", "held_out"])
+    for t, v in report(targets):
+        w.writerow([t.id, t.quantity, t.role, f"{t.value:.6g}", f"{v:.6g}", f"{held.get((t.id, t.quantity), v):.6g}"])
+    write_atomic(path, buf.getvalue())
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One line of the held-out file (model values in the target's unit)."""
+
+    id: str
+    quantity: str
+    role: str
+    paper: float
+    fitted: float
+    held_out: float
+
+    @property
+    def fitted_ratio(self) -> float:
+        return self.fitted / self.paper
+
+    @property
+    def held_out_ratio(self) -> float:
+        return self.held_out / self.paper
+
+
+def read_held_out(path: Path = HELD_OUT_CSV) -> tuple[str, list[HeldOut]]:
+    """(inputs digest, rows) of the held-out file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    digest = lines[0].rsplit(" ", 1)[-1]
+    rows = csv.DictReader(lines[1:])
+    return digest, [HeldOut(r["id"], r["quantity"], r["role"], float(r["paper"]), float(r["fitted"]), float(r["held_out"]))
+                    for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - maintenance entry point
+    import argparse
+
+    from .calibration_doc import write_doc
+
+    parser = argparse.ArgumentParser(prog="python -m components.calibrate", description=(
+        "Paper-table targets vs the component library; --fit refits the cells and factors, --loo measures "
+        "held-out accuracy (leave one row out) and regenerates docs/components.md's calibration tables."))
+    parser.add_argument("--fit", action="store_true", help="refit logic_cells_28nm.csv and logic_factors_28nm.csv")
+    parser.add_argument("--loo", action="store_true", help="leave-one-out over every fitted row (minutes)")
+    parser.add_argument("--render", action="store_true", help="only regenerate the doc from the held-out file")
+    args = parser.parse_args(argv)
     targets = load_targets()
-    if "--fit" in sys.argv:
-        prior_path = Path(__file__).resolve().parent / "data" / "logic_cells_prior.csv"
-        prior = load_cells(str(prior_path))
-        prior_factors = load_factors(str(prior_path.with_name("logic_factors_prior.csv")))
+    if args.fit:
+        prior, prior_factors = _priors()
         cells, factors = fit_cells(targets, prior, prior_factors)
         write_cells(cells)
         write_factors(factors)
         load_cells.cache_clear()
         load_factors.cache_clear()
+    if args.loo:
+        write_held_out(targets)
+    if args.loo or args.render:
+        write_doc()
+    held = {(h.id, h.quantity): h for h in read_held_out()[1]} if HELD_OUT_CSV.exists() else {}
     for t, v in report(targets):
-        print(f"{t.id:28s} {t.quantity:9s} {t.role:9s} paper {t.value:10.4g} model {v:10.4g} ratio {v / t.value:6.3f}")
+        h = held.get((t.id, t.quantity))
+        extra = f" held-out {h.held_out_ratio:6.3f}" if h else ""
+        print(f"{t.id:28s} {t.quantity:9s} {t.role:9s} paper {t.value:10.4g} model {v:10.4g} ratio {v / t.value:6.3f}{extra}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    raise SystemExit(main())

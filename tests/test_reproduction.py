@@ -68,3 +68,25 @@ def test_every_paper_and_scope_is_in_the_results():
     assert DATA["config"]["bitvert"]["scope"]["vit-s"] == "conv,linear,!classifier"
     assert DATA["config"]["panacea"]["scope"] == "linear,conv"
     assert DATA["config"]["bitmod"]["decode_tokens"] == 20
+
+
+def test_rows_are_marked_calibrated_definitional_or_predicted():
+    """A row fitted to its paper number (or built on one) is shown as calibrated, one that follows
+    from the stated configuration as definitional; everything else is a prediction."""
+    kinds = {(c["claim"], c["workload"]): doc.row_kind(c)[0] for c in DATA["claims"]}
+    assert set(kinds.values()) == {"calibrated", "definitional", "predicted"}
+    marked = {k: v for k, v in kinds.items() if v != "predicted"}
+    assert marked == {
+        ("PE area BitVert / Stripes", "PE"): "calibrated",
+        ("PE power BitVert / Stripes", "PE"): "calibrated",
+        ("moderate BBS effective weight bits (synthetic profile, 2% sensitive)", "VGG-16"): "calibrated",
+        ("conservative BBS weight bits, group 32, no sensitive channels", "Llama-3-8B"): "definitional",
+        ("moderate BBS weight bits, group 32, no sensitive channels", "Llama-3-8B"): "definitional",
+        ("tq area incl. 80 KB buffers (mm^2)", "engine"): "calibrated",
+        ("sibia area incl. 80 KB buffers (mm^2)", "engine"): "calibrated",
+        ("area reduction vs Sibia (%)", "engine"): "calibrated",
+        ("tq on-chip power (mW, mean over models)", "resnet18+resnet50+deit-s"): "calibrated",
+        ("sibia on-chip power (mW, mean over models)", "resnet18+resnet50+deit-s"): "calibrated",
+    }
+    text = doc.REPRODUCTION_MD.read_text()
+    assert "| calibrated | `tq_engine` area fitted to it (held out: " in text

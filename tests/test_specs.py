@@ -194,7 +194,7 @@ def test_dtp_raises_panacea_throughput_when_weight_ho_slices_are_sparse():
     assert steps[True] <= steps[False]
 
 
-def test_panacea_weight_and_psum_buffers_are_priced_once():
+def test_panacea_weight_and_psum_buffers_are_priced_once(tmp_path: Path):
     """The PEA's weight buffer and partial-sum buffer are the spec's WBUF and PSUM levels; the
     component behind the MAC lanes no longer holds them. A plug-in pricing a 128-entry register
     file (the old in-PEA weight buffer, 2 x TK x 2 rows) at 1e6 pJ per read leaves the lane's
@@ -207,7 +207,7 @@ def test_panacea_weight_and_psum_buffers_are_priced_once():
     assert [l.name for l in spec.arch.levels][-2:] == ["WBUF", "PSUM"]
     lane = spec.arch.compute
     base = spec.ert.energy(lane.path, lane.name, "compute")
-    tmp = Path(pytest.importorskip("tempfile").mkdtemp()) / "marker.csv"
+    tmp = tmp_path / "marker.csv"
     tmp.write_text("class,action,depth,energy_pJ,area_um2\nregfile,read,128,1000000,\n")
     marked = load_spec("panacea")
     marked.estimators = [tmp]

@@ -244,7 +244,7 @@ def test_bitvert_sub_group_sweep_ratios_match_table_iv(bitvert_sub_group_sweep: 
 
 # ---- (c) Dask ------------------------------------------------------------------------------
 def test_dask_local_cluster_gives_the_local_table(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed", reason="extra bitloop[dask] not installed")
     spec = _spec(tmp_path)
     params = {"arch.GLB.depth": [16, 256], "clock_MHz": [100, 400]}
     local = sweep(spec, "toy", params, graph=_graph(), search_options=FAST, cache=tmp_path / "local.sqlite")

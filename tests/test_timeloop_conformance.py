@@ -19,7 +19,6 @@ Two tolerances are the reference's, not bitloop's:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,14 @@ from mapper.mapping import load_mapping
 from mapper.model import evaluate
 from workloads.problem import load_problem
 
+from shared_data import MISSING, SHARED, case_names
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BITLOOP_SHARED", REPO.parent / "shared"))
-CONFORMANCE = SHARED / "timeloop_conformance"
+CONFORMANCE = (SHARED or Path(MISSING)) / "timeloop_conformance"
 ARCH_2024 = REPO / "tests" / "data" / "timeloop" / "ispass_04_arch_2024-05-29.yaml"
-CASES = sorted(p.name for p in CONFORMANCE.iterdir() if (p / "expected.json").exists()) if CONFORMANCE.exists() else []
+CASES = case_names("timeloop_conformance", "expected.json")   # a placeholder that fails when ../shared is missing
 STALE = {"ispass_04_conv1d_oc_ic_3levelspatial_cp", "ispass_04_conv1d_oc_ic_3levelspatial_kp"}
+pytestmark = pytest.mark.usefixtures("conformance_dir")   # ../shared is part of CI: fail without it
 COUNTS = ("reads", "fills", "updates", "reads_per_instance", "fills_per_instance", "updates_per_instance")
 
 

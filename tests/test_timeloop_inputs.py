@@ -12,7 +12,6 @@ conformance test, not here.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,15 @@ from mapper.mapping import Mapping, load_mapping, mapping_from_dict
 from workloads.problem import conv2d, load_problem, problem_from_dict
 from workloads.yamlio import InputError, parse_yaml_text
 
+from shared_data import MISSING, SHARED, case_names
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "timeloop"
-
-
-def _shared() -> Path | None:
-    candidates = [Path(os.environ["BITLOOP_SHARED"])] if os.environ.get("BITLOOP_SHARED") else []
-    candidates += [REPO.parent / "shared", Path("/work/shared")]
-    return next((p for p in candidates if (p / "timeloop_conformance").is_dir()), None)
-
-
-SHARED = _shared()
-CONFORMANCE = SHARED / "timeloop_conformance" if SHARED else None
-CASES = sorted(p.name for p in CONFORMANCE.iterdir() if (p / "original").is_dir()) if CONFORMANCE else []
+CONFORMANCE = (SHARED or Path(MISSING)) / "timeloop_conformance"
+CASES = case_names("timeloop_conformance", "original")
 STALE_REFERENCE = {"ispass_04_conv1d_oc_ic_3levelspatial_cp", "ispass_04_conv1d_oc_ic_3levelspatial_kp"}
-needs_shared = pytest.mark.skipif(CONFORMANCE is None, reason="../shared/timeloop_conformance not available")
+# ../shared is part of CI: these tests fail without it (conftest.py conformance_dir)
+needs_shared = pytest.mark.usefixtures("conformance_dir")
 
 
 def _read(case: str, variant: str, arch_file: Path | None = None) -> tuple[Arch, object, Mapping]:

@@ -30,10 +30,12 @@ from mapper.timeloop_search import read_layer_inputs
 from workloads.problem import gemm, load_problem
 from workloads.yamlio import InputError
 
-from test_timeloop_inputs import CONFORMANCE, DATA, SHARED
+from shared_data import MISSING, SHARED
+from test_timeloop_inputs import CONFORMANCE, DATA, needs_shared
 
-CASES = SHARED / "mapper_cases" if SHARED else None
-needs_cases = pytest.mark.skipif(CASES is None or not CASES.is_dir(), reason="../shared/mapper_cases not available")
+CASES = (SHARED or Path(MISSING)) / "mapper_cases"
+# ../shared is part of CI: these tests fail without it (conftest.py mapper_cases_dir)
+needs_cases = pytest.mark.usefixtures("mapper_cases_dir")
 
 
 def _case_files(name: str) -> tuple[Path, Path, Path]:
@@ -119,7 +121,7 @@ def test_mapper_cases_run_unchanged(name: str, tmp_path: Path, capsys: pytest.Ca
 
 # ---- text outputs ------------------------------------------------------------------------------
 
-@pytest.mark.skipif(CONFORMANCE is None, reason="../shared/timeloop_conformance not available")
+@needs_shared
 @pytest.mark.parametrize("case", ["ispass_04_conv1d_oc_ic_3levelspatial_cp", "ispass_04_conv1d_oc_ic_3levelspatial_kp",
                                   "example_simple_weight_stationary"])
 def test_loop_nest_is_timeloops_printout(case: str) -> None:
@@ -138,7 +140,7 @@ def _field(block: str, name: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.skipif(CONFORMANCE is None, reason="../shared/timeloop_conformance not available")
+@needs_shared
 def test_stats_text_states_the_evaluation() -> None:
     """Per data space: per-instance counts, totals and bandwidths as in model.json; fJ/Compute sums."""
     from mapper.energy_sources import price_arch

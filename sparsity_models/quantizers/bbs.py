@@ -24,8 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+import numpy as np
 import torch
 
+from sparsity_models import bitcount
 from sparsity_models.bits import bit_length, signed_width
 
 BITS = 8
@@ -68,22 +70,15 @@ def group_redundant(qg: torch.Tensor, bits: int = BITS) -> torch.Tensor:
     return (bits - width).clamp(min=0).to(torch.int32)
 
 
-def column_ones(qg: torch.Tensor, bits: int = BITS) -> torch.Tensor:
-    """One bits per two's-complement column over the last axis: ``[..., bits]`` (LSB first)."""
-    u = qg.to(torch.int32) & ((1 << bits) - 1)
-    return torch.stack([((u >> j) & 1).sum(dim=-1) for j in range(bits)], dim=-1).to(torch.int32)
-
-
-def effectual_bits(qg: torch.Tensor, sub_group: int, bits: int = BITS) -> torch.Tensor:
-    """Effectual bits per column after BBS inversion, per sub-group: ``[..., G/S, bits]``.
+def effectual_bits(codes: torch.Tensor | np.ndarray, sub_group: int, bits: int = BITS) -> np.ndarray:
+    """Effectual bits per bit column after BBS inversion: ``codes [..., L]`` (INT8, L a multiple
+    of ``sub_group``) -> ``[..., L/S, bits]`` int16, one row per sub-group of S codes.
 
     A column of a sub-group of S weights is processed as is when it has at most S/2 ones,
     else inverted, so its effectual bits are ``min(ones, S - ones) <= S/2``.
     """
-    g = qg.shape[-1]
-    sub = qg.reshape(*qg.shape[:-1], g // sub_group, sub_group)
-    ones = column_ones(sub, bits)
-    return torch.minimum(ones, sub_group - ones)
+    ones = bitcount.group_column_ones(codes, sub_group, bits)
+    return np.minimum(ones, sub_group - ones)
 
 
 def rounded_average(qg: torch.Tensor, n: int, max_redundant: int = MAX_REDUNDANT) -> BBSPruned:

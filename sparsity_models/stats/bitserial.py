@@ -53,8 +53,7 @@ def bitcol_stats(q: torch.Tensor, group_size: int, sub_group: int) -> dict:
         r, length = b.shape
         c = length // group_size
         hist += np.bincount(b.ravel(), minlength=256)
-        ones = bitcount.group_column_ones(b, sub_group)                 # [r, C*G/S, 8]
-        eff = np.minimum(ones, sub_group - ones)
+        eff = bbs.effectual_bits(b, sub_group)                          # [r, C*G/S, 8]
         eff_sum += int(eff.sum(dtype=np.int64))
         eff_max = max(eff_max, int(eff.max()))
         eff_hist += np.bincount(eff.ravel(), minlength=eff_hist.size)[: eff_hist.size]
@@ -137,8 +136,7 @@ def bbs_prune_stats(q: torch.Tensor, scale: torch.Tensor, w: torch.Tensor, group
             kk = pr.k.numpy()
             r_hist += np.bincount(r_used.ravel(), minlength=BITS + 1)
             stored_bytes = pr.stored.reshape(pr.stored.shape[0], -1).numpy()
-            ones = bitcount.group_column_ones(stored_bytes, sub_group)          # [n, C*nsub, 8]
-            eff = np.minimum(ones, sub_group - ones).reshape(*kk.shape, n_sub, BITS)
+            eff = bbs.effectual_bits(stored_bytes, sub_group).reshape(*kk.shape, n_sub, BITS)
             keep = (j >= kk[..., None]) & ((j == BITS - 1) | (j < BITS - 1 - r_used[..., None]))
             eff_sum += int((eff * keep[:, :, None, :]).sum(dtype=np.int64))
             eff_n += int(keep.sum()) * n_sub

@@ -35,15 +35,42 @@ def _resolve(tmp_path, text, cls="toy", attrs=None):
     return resolve([ComponentInstance("sys.x", cls, attrs if attrs is not None else {"n": 2})], libraries=[lib])
 
 
+# class -> (library file, actions it defines); docs/components.md, "Component classes"
+BUILTIN = {
+    "bitvert_pe": ("bitvert", {"compute"}), "bitvert_lane": ("bitvert", {"compute", "idle", "leak", "mac"}),
+    "bitmod_tile": ("bitmod", {"compute"}), "fp16_mac_pe": ("bitmod", {"compute"}),
+    "sbq_ipu": ("sbq", {"compute"}), "sbq_engine": ("sbq", {"compute"}),
+    "panacea_pea": ("bitslice_baselines", {"compute"}), "sibia_lane": ("bitslice_baselines", {"compute", "mac"}),
+    "tq_lane": ("bitslice_baselines", {"compute", "mac"}),
+    "stripes_pe": ("bitserial_baselines", {"compute"}), "pragmatic_pe": ("bitserial_baselines", {"compute"}),
+    "bitlet_pe": ("bitserial_baselines", {"compute"}), "bitwave_pe": ("bitserial_baselines", {"compute"}),
+    "ant_pe": ("bitparallel_baselines", {"compute", "mac"}), "olive_pe": ("bitparallel_baselines", {"compute", "mac"}),
+    "int8_mac": ("bitparallel_baselines", {"compute", "mac"}),
+    "smartbuffer_SRAM": ("storage", {"read", "write", "update", "leak"}),
+    "smartbuffer_RF": ("storage", {"read", "write", "update", "leak"}),
+}
+
+
 def test_builtin_library_reads():
     names = builtin_names()
     assert {"bitvert", "bitmod", "sbq", "storage", "bitserial_baselines", "bitparallel_baselines",
             "bitslice_baselines"} <= set(names)
     lib = load_library()
-    for cls in ("bitvert_pe", "bitvert_lane", "bitmod_tile", "fp16_mac_pe", "sbq_ipu", "sbq_engine",
-                "panacea_pea", "stripes_pe", "pragmatic_pe", "bitlet_pe", "bitwave_pe", "ant_pe",
-                "olive_pe", "int8_mac", "sibia_lane", "tq_lane", "smartbuffer_SRAM", "smartbuffer_RF"):
-        assert lib.get(cls) is not None, cls
+    for cls, (file, actions) in BUILTIN.items():
+        c = lib.get(cls)
+        assert c is not None, cls
+        assert (c.name, Path(c.source).name, set(c.actions)) == (cls, f"{file}.yaml", actions), cls
+
+
+@pytest.mark.parametrize("cls", sorted(BUILTIN))
+def test_builtin_class_prices_every_action(cls):
+    """Every listed class resolves with its defaults (storage: a 64 x 256 array) to a positive area
+    and a positive energy for each action it defines, plus the leak every class gets."""
+    attrs = {"width": 64, "depth": 256} if BUILTIN[cls][0] == "storage" else {}
+    t = resolve([ComponentInstance("x", cls, attrs)], clock_MHz=800)
+    assert t.art["x"] > 0
+    for action in BUILTIN[cls][1] | {"leak"}:
+        assert t.ert["x"][action] > 0, action
 
 
 def test_good_library_resolves(tmp_path):

@@ -22,17 +22,21 @@ def group() -> torch.Tensor:
 
 def test_column_ones_and_redundant_columns():
     q = group()
-    assert bbs.column_ones(q).tolist() == [[10, 6, 7, 8, 6, 5, 5, 5]]
     assert bitcount.group_column_ones(q, 16).tolist() == [[[10, 6, 7, 8, 6, 5, 5, 5]]]
     assert bbs.group_redundant(q).tolist() == [2]
 
 
 def test_bbs_effectual_bits_per_column():
+    """The one count of effectual bits (bbs.effectual_bits), which the BitVert statistics use."""
     q = group()
     # whole group of 16: min(ones, 16 - ones) per column
     assert bbs.effectual_bits(q, 16).tolist() == [[[6, 6, 7, 8, 6, 5, 5, 5]]]
     # sub-groups of 8: first half ones [4,2,2,5,4,3,3,3], second half [6,4,5,3,2,2,2,2]
     assert bbs.effectual_bits(q, 8).tolist() == [[[4, 2, 2, 3, 4, 3, 3, 3], [2, 4, 3, 3, 2, 2, 2, 2]]]
+    # sub-groups of 4 (the bit-by-bit path of the column count): ones per quarter
+    # [2,1,1,2,1,1,1,1], [2,1,1,3,3,2,2,2], [3,1,3,3,1,1,1,1], [3,3,2,0,1,1,1,1]
+    assert bbs.effectual_bits(q, 4).tolist() == [[[2, 1, 1, 2, 1, 1, 1, 1], [2, 1, 1, 1, 1, 2, 2, 2],
+                                                  [1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 2, 0, 1, 1, 1, 1]]]
 
 
 def test_group_statistics_of_all_families():

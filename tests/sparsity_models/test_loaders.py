@@ -43,7 +43,7 @@ def test_safetensors(tmp_path: Path) -> None:
 
 
 def test_onnx_initializers_in_torch_layout(tmp_path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
+    onnx = pytest.importorskip("onnx", reason="extra bitloop[onnx] not installed")
     from onnx import TensorProto, helper, numpy_helper
 
     wc, wg, wm = _w(4, 3, 3, 3), _w(5, 4), _w(5, 7)   # conv [M,C,R,S]; Gemm transB=1 stores [M,K]; MatMul [K,M]
@@ -78,7 +78,7 @@ def _q4_1_reference(x: np.ndarray) -> np.ndarray:
 
 
 def test_gguf_dequantizes_q4_1_and_keeps_f32(tmp_path: Path) -> None:
-    gguf = pytest.importorskip("gguf")
+    gguf = pytest.importorskip("gguf", reason="extra bitloop[gguf] not installed")
     from gguf.quants import quantize
 
     w32, w4 = _w(6, 32), _w(4, 64)
@@ -130,7 +130,7 @@ def test_ctranslate2_model_bin(tmp_path: Path) -> None:
 
 
 def test_keras_h5_kernels_transposed(tmp_path: Path) -> None:
-    h5py = pytest.importorskip("h5py")
+    h5py = pytest.importorskip("h5py", reason="extra bitloop[keras] not installed")
     conv, dense = _w(3, 3, 2, 4), _w(5, 6)                   # Keras: [R, S, C, M] and [K, M]
     with h5py.File(tmp_path / "m.weights.h5", "w") as fh:
         fh["block1/layers/conv2d/vars/0"] = conv

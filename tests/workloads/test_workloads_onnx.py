@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx", reason="extra bitloop[onnx] not installed")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from workloads.onnx_graph import graph_from_onnx  # noqa: E402

