@@ -18,6 +18,8 @@ from mapper.arch import Arch, arch_from_dict
 from mapper.constraints import constraints_from_list
 from mapper.ert import EnergyTable
 from mapper.mapping import LevelMapping, Mapping
+from mapper.model import evaluate_batch
+from mapper.nest import MappingBatch
 from mapper.mapspace import ordered_factorizations
 from mapper.search import search
 from workloads.problem import Problem, conv2d, gemm
