@@ -106,12 +106,16 @@ def library_path(entry: str | os.PathLike, base_dir: str | os.PathLike | None = 
     """Path of a library entry: a built-in name (``bitvert``) or a file path."""
     text = str(entry)
     builtin = LIBRARY_DIR / f"{text}.yaml"
-    if not any(ch in text for ch in "/\\") and not text.endswith((".yaml", ".yml")) and builtin.is_file():
-        return builtin
     p = Path(text)
     if not p.is_absolute() and base_dir is not None:
         p = Path(base_dir) / p
-    if not p.exists():
+    try:
+        if not any(ch in text for ch in "/\\") and not text.endswith((".yaml", ".yml")) and builtin.is_file():
+            return builtin
+        found = p.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise InputError(text[:80], None, f"not a readable component library path ({exc.strerror})") from None
+    if not found:
         raise InputError(p, None, f"component library not found (built-in names: {', '.join(builtin_names())})")
     return p
 

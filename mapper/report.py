@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from mapper.outdir import OutputDir
 from mapper.run import ModelReport
@@ -44,7 +45,7 @@ def write_report(report: ModelReport, out_dir: str | Path | OutputDir) -> dict[s
         out.write(f"mappings/{safe_name(label)}.problem.yaml", report.problems[label])
     for layer, text in report.stats_text.items():
         out.write(f"stats/{safe_name(layer)}.stats.txt", text + "\n")
-    paths["plot"] = out.write("energy_breakdown.png", energy_breakdown_png(summary))
+    paths["plot"] = out.write("energy_breakdown.svg", energy_breakdown_svg(summary))
     out.finish()
     return paths
 
@@ -58,24 +59,29 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def energy_breakdown_png(summary: dict[str, Any]) -> bytes:
-    """A horizontal bar chart of energy (uJ) per level/component, as PNG bytes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the Agg canvas alone: no pyplot, no GUI backend
-    from matplotlib.figure import Figure
+def energy_breakdown_svg(summary: dict[str, Any]) -> bytes:
+    """A horizontal bar chart of energy (uJ) per level/component, as SVG bytes.
 
+    Drawn directly (no plotting library: a search run stays free of matplotlib's import
+    and rendering time); bar lengths are proportional to energy, each bar labelled.
+    """
     parts = summary["energy_breakdown_pJ"]
-    fig = Figure(figsize=(6, 0.5 + 0.45 * len(parts)))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    names = list(parts)
-    ax.barh(names, [parts[n] * 1e-6 for n in names], color="#4C72B0")
-    ax.invert_yaxis()
-    ax.set_xlabel("energy (uJ)")
-    ax.set_title(f"{summary['spec']} on {summary['model']} ({summary['phase']}): {summary['energy_pJ'] * 1e-6:.4g} uJ")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    label_w, bar_w, row_h, top = 110, 360, 22, 34
+    peak = max(parts.values(), default=0.0) or 1.0
+    height = top + row_h * len(parts) + 30
+    title = f"{summary['spec']} on {summary['model']} ({summary['phase']}): {summary['energy_pJ'] * 1e-6:.4g} uJ"
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
+           'font-family="sans-serif" font-size="12">',
+           f'<text x="8" y="20" font-size="13">{escape(title)}</text>']
+    for i, (name, pj) in enumerate(parts.items()):
+        y = top + i * row_h
+        out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(name)}</text>')
+        out.append(f'<rect x="{label_w}" y="{y + 3}" width="{bar_w * pj / peak:.2f}" height="{row_h - 6}" fill="#4C72B0">'
+                   f'<title>{escape(name)}: {pj:.6g} pJ</title></rect>')
+        out.append(f'<text x="{label_w + bar_w * pj / peak + 4:.2f}" y="{y + 14}">{pj * 1e-6:.4g}</text>')
+    out.append(f'<text x="{label_w + bar_w / 2}" y="{height - 8}" text-anchor="middle">energy (uJ)</text>')
+    out.append("</svg>")
+    return ("\n".join(out) + "\n").encode()
 
 
 def format_table(report: ModelReport, max_rows: int = 40) -> str:

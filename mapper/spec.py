@@ -229,8 +229,12 @@ def spec_from_dict(data: Any, source: str | os.PathLike = "<spec>", allow_plugin
     comps = raw.get("components") or {}
     if not isinstance(comps, dict):
         raise InputError(source, "spec.components", "expected a mapping with libraries and estimators")
-    libraries = [str(base / l) if str(l).endswith((".yaml", ".yml")) else str(l)
-                 for l in as_list(comps.get("libraries"), source, "spec.components.libraries")]
+    libraries = []
+    for i, entry in enumerate(as_list(comps.get("libraries"), source, "spec.components.libraries")):
+        if not isinstance(entry, str):
+            raise InputError(source, f"spec.components.libraries[{i}]",
+                             f"expected a library name or a YAML path (string), got {type(entry).__name__}")
+        libraries.append(str(base / entry) if entry.endswith((".yaml", ".yml")) else entry)
     entries = as_list(comps.get("estimators"), source, "spec.components.estimators")
     estimators = [base / str(e) for e in entries]
     for i, est in enumerate(estimators):

@@ -46,15 +46,17 @@ def layer_statistics(spec: Spec, graph: LayerGraph, weights: str | None) -> tupl
 
         check_profile(name)
         return {}, {}, {**settings, "used": True, "synthetic_profile": name, "forced_synthetic": True}
-    from sparsity_models import layer_stats, map_to_graph
     from sparsity_models.profiles import graph_stats
 
     stats: dict[str, Any] = {}
-    if weights is not None:
-        stats = map_to_graph(layer_stats(weights), graph)
-    elif graph.meta.get("format") == "onnx":
-        stats = map_to_graph(layer_stats(graph.meta["source"], activations=False), graph)
-        settings["weights"] = f"{graph.meta['source']} (ONNX initializers)"
+    if weights is not None or graph.meta.get("format") == "onnx":
+        from sparsity_models.layerstats import layer_stats, map_to_graph  # torch: only for real tensors
+
+        if weights is not None:
+            stats = map_to_graph(layer_stats(weights), graph)
+        else:
+            stats = map_to_graph(layer_stats(graph.meta["source"], activations=False), graph)
+            settings["weights"] = f"{graph.meta['source']} (ONNX initializers)"
     for name, ls in stats.items():
         _check_weight(ls, graph.layer(name), str(settings["weights"]))
     profiled, roles = graph_stats(graph, skip=stats)

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from sparsity_models import synthetic
 from sparsity_models.formats import BitsFormat
-from sparsity_models.layerstats import LayerStats, synthetic_stats
-from sparsity_models.quantizers import bitmod as bm
-from sparsity_models.quantizers.bbs import METHODS
-from sparsity_models.sections import coerce
+from sparsity_models.params import coerce
+from sparsity_models.quantizers import bitmod_types as bm
+from sparsity_models.quantizers.bbs_format import METHODS
 from sparsity_models.workmodel import MODES, FixedWorkModel, MeasuredWorkModel
 from workloads.yamlio import InputError
+
+if TYPE_CHECKING:
+    from sparsity_models.layerstats import LayerStats
 
 COMMON = {"mode": "expected", "profile": synthetic.DEFAULT_PROFILE}
 COMMON_CHOICES = {"mode": MODES, "profile": tuple(synthetic.PROFILES)}
@@ -52,6 +54,8 @@ class Family:
 
 @lru_cache(maxsize=4)
 def _synthetic(profile: str) -> LayerStats:
+    from sparsity_models.layerstats import synthetic_stats  # torch: only when a synthetic profile is used
+
     return synthetic_stats(profile)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sparsity_models.quantizers import bbs
-from sparsity_models.quantizers.bitmod import DTYPES
-from sparsity_models.stats import baselines, bitmod, bitserial, distribution, slices, terms
-from workloads.yamlio import InputError, as_float, as_int
+from sparsity_models.quantizers import bbs_format as bbs
+from sparsity_models.quantizers.bitmod_types import DTYPES
+from sparsity_models.params import coerce
+from workloads.yamlio import InputError
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,26 @@ class Section:
     choices: dict[str, tuple] | None = None
 
 
+def _stats(module: str) -> Any:
+    """``sparsity_models.stats.<module>``, imported when a section is computed (torch), so that
+    validating parameters and reading the bundled profiles stay torch-free."""
+    return importlib.import_module(f"sparsity_models.stats.{module}")
+
+
 def _bitcols(ls, p):
     q, _ = ls.int8()
-    return bitserial.bitcol_stats(q, p["group_size"], p["sub_group"])
+    return _stats("bitserial").bitcol_stats(q, p["group_size"], p["sub_group"])
 
 
 def _bbs(ls, p):
     q, scale = ls.int8()
-    return bitserial.bbs_prune_stats(q, scale, ls.weight2d(), p["group_size"], p["sub_group"], p["pruned_columns"],
+    return _stats("bitserial").bbs_prune_stats(q, scale, ls.weight2d(), p["group_size"], p["sub_group"], p["pruned_columns"],
                                      p["method"], p["n_sensitive"], p["max_redundant"])
 
 
 def _bitwave(ls, p):
     q, _ = ls.int8()
-    return bitserial.bitwave_stats(q, p["group_size"], p["pruned_columns"])
+    return _stats("bitserial").bitwave_stats(q, p["group_size"], p["pruned_columns"])
 
 
 SECTIONS: dict[str, Section] = {
@@ -51,60 +58,26 @@ SECTIONS: dict[str, Section] = {
                    {"method": bbs.METHODS}),
     "bitwave": Section({"group_size": 16, "pruned_columns": 0}, ("weights",), _bitwave),
     "bitmod": Section({"dtype": "fp4", "group_size": 128, "scale_bits": 8}, ("weights",),
-                      lambda ls, p: bitmod.bitmod_stats(ls.weight2d(), p["dtype"], p["group_size"], p["scale_bits"]),
+                      lambda ls, p: _stats("bitmod").bitmod_stats(ls.weight2d(), p["dtype"], p["group_size"], p["scale_bits"]),
                       {"dtype": DTYPES}),
     "panacea": Section({"v": 4, "weight_bits": 7, "zpm": True, "dbs": True, "dbs_target": 0.9, "rle_bits": 4,
                         "tile_k": 32, "n_dwo": 4, "n_swo": 8, "dtp": False, "pes": 16}, ("weights", "inputs"),
-                       lambda ls, p: slices.panacea_stats(ls.weight2d(), ls.inputs2d(), **p)),
+                       lambda ls, p: _stats("slices").panacea_stats(ls.weight2d(), ls.inputs2d(), **p)),
     "sibia": Section({"v": 4, "weight_bits": 7, "act_bits": 7, "tile_k": 32, "outer_products_per_cycle": 4},
-                     ("weights", "inputs"), lambda ls, p: slices.sibia_stats(ls.weight2d(), ls.inputs2d(), **p)),
+                     ("weights", "inputs"), lambda ls, p: _stats("slices").sibia_stats(ls.weight2d(), ls.inputs2d(), **p)),
     "sbq": Section({"budget": 4, "comp": 4, "depth": 4, "weight_bits": 8, "lanes": 16, "max_rows": 64,
                     "max_tokens": 64, "see": True, "max_macs": 1 << 20}, ("weights", "inputs"),
-                   lambda ls, p: terms.sbq_stats(ls.weight2d(), ls.inputs2d(), **p)),
+                   lambda ls, p: _stats("terms").sbq_stats(ls.weight2d(), ls.inputs2d(), **p)),
     "tq": Section({"budget": 3, "group_size": 8, "alpha_w": 2.0, "alpha_a": 2.0, "max_rows": 64, "max_tokens": 64,
                    "max_macs": 1 << 20},
-                  ("weights", "inputs"), lambda ls, p: terms.tq_stats(ls.weight2d(), ls.inputs2d(), **p)),
+                  ("weights", "inputs"), lambda ls, p: _stats("terms").tq_stats(ls.weight2d(), ls.inputs2d(), **p)),
     "int": Section({"bits": 8, "granularity": "channel", "group_size": 128, "symmetric": True}, ("weights",),
-                   lambda ls, p: baselines.int_stats(ls.weight2d(), **p), {"granularity": ("tensor", "channel", "group")}),
-    "ant": Section({"bits": 6}, ("weights",), lambda ls, p: baselines.ant_stats(ls.weight2d(), p["bits"])),
-    "olive": Section({}, ("weights",), lambda ls, p: baselines.olive_stats(ls.weight2d())),
-    "weight_values": Section({}, ("weights",), lambda ls, p: distribution.value_summary(ls.weight2d())),
-    "input_values": Section({}, ("weights", "inputs"), lambda ls, p: distribution.value_summary(ls.inputs2d())),
+                   lambda ls, p: _stats("baselines").int_stats(ls.weight2d(), **p), {"granularity": ("tensor", "channel", "group")}),
+    "ant": Section({"bits": 6}, ("weights",), lambda ls, p: _stats("baselines").ant_stats(ls.weight2d(), p["bits"])),
+    "olive": Section({}, ("weights",), lambda ls, p: _stats("baselines").olive_stats(ls.weight2d())),
+    "weight_values": Section({}, ("weights",), lambda ls, p: _stats("distribution").value_summary(ls.weight2d())),
+    "input_values": Section({}, ("weights", "inputs"), lambda ls, p: _stats("distribution").value_summary(ls.inputs2d())),
 }
-
-_MINIMUM = {"group_size": 1, "sub_group": 1, "pruned_columns": 0, "n_sensitive": 0, "max_redundant": 0,
-            "scale_bits": 2, "v": 1, "weight_bits": 4, "act_bits": 4, "rle_bits": 1, "tile_k": 1, "n_dwo": 1,
-            "n_swo": 1, "outer_products_per_cycle": 1, "budget": 1, "comp": 0, "depth": 0, "lanes": 1,
-            "max_rows": 1, "max_tokens": 1, "max_macs": 1, "bits": 2, "sensitive_fraction": 0.0, "alpha_w": 0.0,
-            "alpha_a": 0.0, "parallel_channels": 1}
-
-
-# Upper bounds of integer parameters: far beyond any real design, small enough that the arrays
-# they size can be allocated (group sizes) and that every count fits int32.
-_MAXIMUM = {"group_size": 4096, "sub_group": 4096, "bits": 64, "weight_bits": 64, "act_bits": 64, "scale_bits": 64,
-            "rle_bits": 64}
-MAX_INT_PARAM = 2**31 - 1
-
-
-def coerce(value: Any, default: Any, source: str, key: str, choices: tuple | None = None, name: str = "") -> Any:
-    """Coerce a user value to the type of ``default`` (InputError naming ``key`` otherwise)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise InputError(source, key, f"expected true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        return as_int(value, source, key, _MINIMUM.get(name), maximum=_MAXIMUM.get(name, MAX_INT_PARAM))
-    if isinstance(default, float):
-        out = as_float(value, source, key, 0.0)
-        if name in ("dbs_target", "sensitive_fraction") and not out < 1.0:
-            raise InputError(source, key, f"expected a fraction in [0, 1), got {out}")
-        return out
-    if isinstance(default, str):
-        if not isinstance(value, str) or (choices and value not in choices):
-            raise InputError(source, key, f"expected one of {list(choices or ())}, got {value!r}")
-        return value
-    return value
-
 
 def section_params(name: str, params: dict[str, Any] | None, source: str = "<stats>") -> dict[str, Any]:
     """Full, validated parameters of a section (defaults filled in)."""

@@ -6,9 +6,12 @@ computed from it are labelled ``synthetic`` with the profile name, never ``measu
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from workloads.yamlio import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_PROFILE = "transformer-v1"
 PROFILES = {
@@ -30,6 +33,8 @@ def check_profile(name: str) -> str:
 
 def synthetic_weight(profile: str, m: int = DEFAULT_SHAPE[0], k: int = DEFAULT_SHAPE[1]) -> torch.Tensor:
     """Weights ``[M, K]`` of the profile."""
+    import torch
+
     check_profile(profile)
     g = torch.Generator().manual_seed(0)
     if profile == "uniform-v1":
@@ -39,6 +44,8 @@ def synthetic_weight(profile: str, m: int = DEFAULT_SHAPE[0], k: int = DEFAULT_S
 
 def synthetic_inputs(profile: str, k: int, tokens: int = DEFAULT_TOKENS) -> torch.Tensor:
     """Input rows ``[T, K]`` of the profile."""
+    import torch
+
     check_profile(profile)
     g = torch.Generator().manual_seed(1)
     if profile == "uniform-v1":

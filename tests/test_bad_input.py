@@ -395,6 +395,18 @@ def wrong_typed_libraries(tmp: Path):
             tmp / "out"], "spec.components.libraries: expected a list"
 
 
+@case
+def non_string_library_entry(tmp: Path):
+    return ["ert", "--spec", spec_with(tmp, "  work_model:", "  components: {libraries: [[a, b]]}\n  work_model:"),
+            "--out", tmp / "out"], "spec.components.libraries[0]: expected a library name or a YAML path"
+
+
+@case
+def library_name_longer_than_the_file_system_allows(tmp: Path):
+    return ["ert", "--spec", spec_with(tmp, "  work_model:", "  components: {libraries: [" + "x" * 400 + "]}\n  work_model:"),
+            "--out", tmp / "out"], "not a readable component library path"
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_case(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv, pattern = CASES[name](tmp_path)

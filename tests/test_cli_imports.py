@@ -30,3 +30,15 @@ def test_model_verb_imports_no_heavy_package() -> None:
         f"main(['model', '--arch', '{ex}arch.yaml', '--problem', '{ex}problem.yaml', '--mapping', '{ex}mapping_ws.yaml',"
         f" '--ert', '{ex}ERT.yaml', '--json'])")
     assert not mods & set(HEAVY + ("networkx",)), mods & set(HEAVY + ("networkx",))
+
+
+def test_search_on_measured_profiles_imports_no_heavy_package(tmp_path: Path) -> None:
+    """The README's search (bundled measured profiles, a bit-slice spec) needs no torch: the
+    quantizers load only for real tensors or a synthetic profile."""
+    mods = _imported_after(
+        "import os\n"
+        f"os.environ['BITLOOP_CACHE_DIR'] = {str(tmp_path / 'cache')!r}\n"
+        "from mapper.cli import main\n"
+        "main(['search', '--spec', 'panacea', '--model', 'gpt2', '--seq-len', '16', '--jobs', '1',"
+        f" '--max-evaluations', '300', '--out', {str(tmp_path / 'out')!r}])")
+    assert not mods & set(HEAVY), mods & set(HEAVY)

@@ -83,7 +83,7 @@ def test_cli_search_outputs_and_model_reproduces(tmp_path: Path, capsys: pytest.
     assert len(rows) == 72
     for col in ("layer", "problem", "count", "macs", "cycles", "energy_pJ", "energy_DRAM_pJ", "energy_GLB_pJ", "energy_RF_pJ", "energy_mac_pJ"):
         assert col in rows[0]
-    assert (out / "energy_breakdown.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _check_breakdown_svg(out / "energy_breakdown.svg", summary["energy_breakdown_pJ"])
     # `model` on a mapping that `search` wrote reproduces the layer's numbers.
     row = next(r for r in rows if r["layer"] == "h.0.mlp.c_fc")
     stem = row["problem"].replace("(", "_").replace(")", "").replace(",", "_")
@@ -188,3 +188,16 @@ def test_generate_phase_is_the_sum_of_its_steps(tmp_path: Path) -> None:
     decode_only = run_model(spec, "gpt2", phase="generate", seq_len=8, decode_tokens=3, cache=cache,
                             search_options=opts, layers="*@decode*")
     assert decode_only.summary()["cycles"] == sum(r.summary()["cycles"] for r in steps[1:])
+
+
+def _check_breakdown_svg(path, parts: dict[str, float]) -> None:
+    """The plot is well-formed SVG with one bar per part, bar lengths proportional to energy."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    rects = ET.parse(path).getroot().findall(f"{ns}rect")
+    assert [r.find(f"{ns}title").text.split(":")[0] for r in rects] == list(parts)
+    peak = max(parts.values())
+    longest = max(float(r.get("width")) for r in rects)
+    for r, pj in zip(rects, parts.values()):
+        assert float(r.get("width")) == pytest.approx(longest * pj / peak, abs=0.01)

@@ -29,12 +29,8 @@ import torch
 
 from sparsity_models import bitcount
 from sparsity_models.bits import bit_length, signed_width
+from sparsity_models.quantizers.bbs_format import BITS, CONST_BITS, MAX_REDUNDANT, METADATA_BITS, METHODS  # noqa: F401
 
-BITS = 8
-MAX_REDUNDANT = 3   # 2-bit field of the BBS metadata
-CONST_BITS = 6      # BBS constant field
-METADATA_BITS = 8   # per pruned group
-METHODS = ("rounded_average", "zero_point")
 
 
 @dataclass
