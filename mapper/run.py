@@ -3,7 +3,8 @@ aggregate energy, cycles and area.
 
 A mapping is searched once per unique problem shape (with the statistics of the first
 layer of that shape); every layer is then evaluated on its shape's mapping with its own
-statistics. Searches run in worker processes and each finished one is committed to the
+statistics, and a layer whose statistics make that mapping overflow a buffer gets a search
+of its own (its ``mapping`` column names it). Searches run in worker processes and each finished one is committed to the
 result cache at once, so an interrupted run resumes without redoing finished layers.
 """
 
@@ -127,17 +128,75 @@ def run_model(
     roles = {n: base_roles[pass_name(n)] for n in graph.names() if pass_name(n) in base_roles}
     cache = cache if cache is not None else ResultCache()
     groups = graph.unique_problems()
-    spec_key = spec.key()
     for problem, names in groups:
         check_problem(problem, f"{model}: layer {names[0]}", spec.arch)
 
-    # 1. One search per unique shape (cached).
+    # 1. One search per unique shape, with the statistics of its first layer (cached).
+    found = _search_all(spec, [(problem_label(p), p, stats.get(names[0])) for p, names in groups], objective, options,
+                        jobs, cache, progress)
+
+    # 2. Evaluate every layer on its shape's mapping with its own statistics. Where a layer's own
+    #    statistics make that mapping overflow a buffer (more stored bits per element than the
+    #    statistics the search used), the layer's statistics get a search of their own.
+    parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
+    rows, stats_text, mappings, problems = [], {}, {}, {}
+    search_bounds: dict[str, LowerBound] = {}
+    from mapper.summary import format_summary
+
+    for problem, names in groups:
+        label = problem_label(problem)
+        space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
+        shared: dict[str, tuple[Evaluation, LowerBound, str, int]] = {}   # one evaluation per statistics identity
+        for name in names:
+            layer = graph.layer(name)
+            ident = stats_identity(stats.get(name))
+            if ident not in shared:
+                models = layer_models(spec, stats.get(name))
+                own = label
+                mapped, mapping = _decoded(found[label], spec, label)
+                ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz, check_capacity=False)
+                if not bool(ev.batch.valid[0]):
+                    own = f"{label}~{len(mappings)}"
+                    found.update(_search_all(spec, [(own, problem, stats.get(name))], objective, options, 1, cache, False))
+                    mapped, mapping = _decoded(found[own], spec, own)
+                    ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz)
+                mappings[own] = found[own]["mapping_yaml"]
+                problems[own] = found[own]["problem_yaml"]
+                bound = lower_bound(problem, spec.arch, ert=spec.ert, models=models, objective=objective, space=space)
+                shared[ident] = (ev, bound, own, mapped.macs)
+                search_bounds[own] = bound   # the bound of the statistics each search used
+                if name == names[0]:
+                    search_bounds[label] = bound
+            ev, bound, own, mapped_macs = shared[ident]
+            result = ev.to_dict()
+            rows.append(_row(name, label, own, layer.count, problem.macs, mapped_macs, result, parts, bound, objective))
+            check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
+            stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
+    provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
+    for r in rows:
+        r.update(per_layer[r["layer"]])
+    order = {l.name: i for i, l in enumerate(graph.layers())}
+    rows.sort(key=lambda r: order[r["layer"]])
+    search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
+        search_info[label]["objective_lower_bound"] = bound.objective
+        search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
+    inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
+              "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
+              "search_options": options}
+    return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
+                       search_info, provenance, inputs, graph.meta.get("layers"), objective)
+
+
+def _search_all(spec: Spec, tasks: list[tuple[str, Problem, Any]], objective: Any, options: dict[str, Any], jobs: int,
+                cache: ResultCache, progress: bool) -> dict[str, dict[str, Any]]:
+    """Search every ``(label, problem, statistics)`` task, cached and in worker processes when
+    ``jobs > 1``; each finished search is committed to the cache at once. Returns label -> result."""
     found: dict[str, dict[str, Any]] = {}
     pending = []
-    for problem, names in groups:
-        rep_stats = stats.get(names[0])
+    spec_key = spec.key()
+    for label, problem, rep_stats in tasks:
         key = cache_key("search", spec_key, problem.key(), stats_identity(rep_stats), objective, options)
-        label = problem_label(problem)
         hit = cache.get(key, check=lambda v, label=label: _decode(v, spec, label) is not None)
         if hit is not None:
             found[label] = {**hit, "cached": True}
@@ -164,51 +223,14 @@ def run_model(
             found[label] = {**result, "cached": False}
             bar.update(1)
     bar.close()
+    return found
 
-    # 2. Evaluate every layer on its shape's mapping with its own statistics.
-    parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
-    rows, stats_text, mappings, problems = [], {}, {}, {}
-    search_bounds: dict[str, LowerBound] = {}
-    from mapper.summary import format_summary
 
-    for problem, names in groups:
-        label = problem_label(problem)
-        # The mapped problem: the layer's own, or padded up to imperfect factors.
-        decoded = _decode(found[label], spec, label)
-        assert decoded is not None, "a fresh search result always decodes"
-        mapped, mapping = decoded
-        mappings[label] = found[label]["mapping_yaml"]
-        problems[label] = found[label]["problem_yaml"]
-        shared: dict[str, tuple[Evaluation, LowerBound]] = {}   # one evaluation per statistics identity
-        space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
-        for name in names:
-            layer = graph.layer(name)
-            ident = stats_identity(stats.get(name))
-            if ident not in shared:
-                models = layer_models(spec, stats.get(name))
-                shared[ident] = (evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz),
-                                 lower_bound(problem, spec.arch, ert=spec.ert, models=models, objective=objective, space=space))
-            ev, bound = shared[ident]
-            if name == names[0]:
-                search_bounds[label] = bound
-            result = ev.to_dict()
-            rows.append(_row(name, label, layer.count, problem.macs, mapped.macs, result, parts, bound, objective))
-            check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
-            stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
-    provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
-    for r in rows:
-        r.update(per_layer[r["layer"]])
-    order = {l.name: i for i, l in enumerate(graph.layers())}
-    rows.sort(key=lambda r: order[r["layer"]])
-    search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
-    for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
-        search_info[label]["objective_lower_bound"] = bound.objective
-        search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
-    inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
-              "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
-              "search_options": options}
-    return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance, inputs, graph.meta.get("layers"), objective)
+def _decoded(result: dict[str, Any], spec: Spec, label: str) -> tuple[Problem, Any]:
+    """(mapped problem, mapping) of a search result that was just found or checked on reading."""
+    decoded = _decode(result, spec, label)
+    assert decoded is not None, "a fresh or checked search result always decodes"
+    return decoded
 
 
 _SEARCH_FIELDS = {"mapping_yaml": str, "problem_yaml": str, "objective": (int, float), "evaluated": int, "valid": int,
@@ -227,12 +249,14 @@ def _decode(result: Any, spec: Spec, label: str) -> tuple[Problem, Any] | None:
     return mapped, mapping
 
 
-def _row(name: str, label: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any], parts: list[str],
-         bound: LowerBound, objective: Any) -> dict[str, Any]:
-    """One layers.csv row; utilization counts the layer's own MACs, not the padding of imperfect factors."""
+def _row(name: str, label: str, mapping: str, count: int, macs: int, mapped_macs: int, result: dict[str, Any],
+         parts: list[str], bound: LowerBound, objective: Any) -> dict[str, Any]:
+    """One layers.csv row; utilization counts the layer's own MACs, not the padding of imperfect factors.
+    ``mapping`` names the layer's mapping: its shape's label, or ``label~N`` where its own
+    statistics needed a search of their own."""
     value = float(objective_of(result["energy_pJ"], float(result["cycles"]), objective))
     row: dict[str, Any] = {
-        "layer": name, "problem": label, "count": count, "macs": macs, "cycles": result["cycles"],
+        "layer": name, "problem": label, "mapping": mapping, "count": count, "macs": macs, "cycles": result["cycles"],
         "energy_pJ": result["energy_pJ"], "utilization": result["utilization"] * macs / mapped_macs,
         "objective": value, "objective_lower_bound": bound.objective, "objective_gap": bound.gap(value),
         "energy_lower_bound_pJ": bound.energy_pJ, "cycles_lower_bound": bound.cycles,

@@ -201,3 +201,54 @@ def _check_breakdown_svg(path, parts: dict[str, float]) -> None:
     longest = max(float(r.get("width")) for r in rects)
     for r, pj in zip(rects, parts.values()):
         assert float(r.get("width")) == pytest.approx(longest * pj / peak, abs=0.01)
+
+
+class _Stats:
+    """Statistics stand-in: only an identity (what run_model keys searches and evaluations by)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def identity(self) -> str:
+        return self.name
+
+
+class _Bits:
+    """Format model: every element takes ``bits`` bits at the levels it applies to."""
+
+    def __init__(self, bits: float) -> None:
+        self.bits = bits
+
+    def bits_per_element(self, dataspace: str) -> float:
+        return self.bits
+
+
+def test_a_layer_whose_statistics_overflow_the_shared_mapping_gets_its_own(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """fc1 and fc2 share a shape; fc2's statistics store 8x the bits at the RF, so fc1's mapping
+    does not fit it: fc2 must be searched and evaluated on a mapping that fits (not an error)."""
+    import mapper.run as run
+    from mapper.model import BitLevelModels, DenseMAC, evaluate
+
+    spec = load_spec(SPEC)
+    stats = {"fc1": _Stats("narrow"), "fc2": _Stats("wide")}
+    monkeypatch.setattr(run, "layer_statistics", lambda *a: (stats, {}, {"weights": None, "synthetic_profile": None,
+                                                                         "used": False}))
+    models = {"narrow": BitLevelModels(DenseMAC(), _Bits(8), frozenset({"RF"})),
+              "wide": BitLevelModels(DenseMAC(), _Bits(64), frozenset({"RF"}))}
+    monkeypatch.setattr(run, "layer_models", lambda spec, st: models[st.name if st else "narrow"])
+    report = run_model(spec, "toy", graph=_graph(), cache=ResultCache(tmp_path / "c.sqlite"), search_options=FAST, jobs=1)
+    rows = {r["layer"]: r for r in report.rows}
+    shape = rows["fc1"]["problem"]
+    assert rows["fc2"]["problem"] == shape and rows["fc1"]["mapping"] == shape
+    # The precondition: the shape's mapping (searched on fc1's statistics) overflows the RF with fc2's.
+    mapped, mapping = run._decoded({**report.search_info[shape], "mapping_yaml": report.mappings[shape],
+                                    "problem_yaml": report.problems[shape]}, spec, shape)
+    wide = evaluate(mapped, spec.arch, mapping, spec.ert, models["wide"], check_capacity=False)
+    assert not bool(wide.batch.valid[0])
+    own = rows["fc2"]["mapping"]
+    assert own != shape and own.startswith(shape + "~") and own in report.mappings
+    mapped, mapping = run._decoded({**report.search_info[own], "mapping_yaml": report.mappings[own],
+                                    "problem_yaml": report.problems[own]}, spec, own)
+    again = evaluate(mapped, spec.arch, mapping, spec.ert, models["wide"])   # fits (raises otherwise)
+    assert rows["fc2"]["cycles"] == again.cycles and rows["fc2"]["energy_pJ"] == pytest.approx(again.energy_pJ)
