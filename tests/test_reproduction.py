@@ -79,7 +79,7 @@ def test_rows_are_marked_calibrated_definitional_or_predicted():
     assert marked == {
         ("PE area BitVert / Stripes", "PE"): "calibrated",
         ("PE power BitVert / Stripes", "PE"): "calibrated",
-        ("moderate BBS effective weight bits (synthetic profile, 2% sensitive)", "VGG-16"): "calibrated",
+        ("moderate BBS effective weight bits (measured profiles, 2% sensitive)", "VGG-16"): "calibrated",
         ("conservative BBS weight bits, group 32, no sensitive channels", "Llama-3-8B"): "definitional",
         ("moderate BBS weight bits, group 32, no sensitive channels", "Llama-3-8B"): "definitional",
         ("tq area incl. 80 KB buffers (mm^2)", "engine"): "calibrated",
