@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from workloads.yamlio import InputError, load_yaml, parse_json_text, parse_yaml_text
 
+from test_bad_input import _replace   # one leaf-replacement helper for both campaigns
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 GEMM = REPO / "specs" / "examples" / "gemm_ws"
@@ -43,15 +45,6 @@ def _paths(data: Any, path: tuple = ()) -> list[tuple]:
         for i, v in enumerate(data):
             out += _paths(v, path + (i,))
     return out
-
-
-def _replace(data: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(data, dict):
-        return {k: (_replace(v, rest, value) if k == head else v) for k, v in data.items()}
-    return [(_replace(v, rest, value) if i == head else v) for i, v in enumerate(data)]
 
 
 def _finite(value: Any, seen: set[int] | None = None) -> None:
