@@ -27,7 +27,7 @@ from typing import Any
 from mapper.arch import Arch
 from mapper.mapping import BYPASS_TYPES, directive_level, factor_tokens, parse_permutation
 from workloads.problem import Problem
-from workloads.yamlio import InputError, as_float, as_int, load_yaml, normalize_keys
+from workloads.yamlio import InputError, as_float, as_int, normalize_keys
 
 _BOUND_RE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*?)\s*(<=|>=|=)?\s*(\d+)$")
 _OPS = {"=": lambda f, v: f == v, "<=": lambda f, v: f <= v, ">=": lambda f, v: f >= v}
@@ -237,6 +237,3 @@ def _split_permutation(raw: Any, problem: Problem, source: str, key: str) -> tup
     return parse_permutation(raw, problem.dims, source, key), ()
 
 
-def load_constraints(path: str | os.PathLike, arch: Arch, problem: Problem) -> Constraints:
-    """Read a constraint YAML file (``constraints: [...]`` or ``targets: [...]``)."""
-    return constraints_from_list(load_yaml(path), arch, problem, path)

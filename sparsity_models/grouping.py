@@ -33,8 +33,3 @@ def ungroup(xg: torch.Tensor, k: int) -> torch.Tensor:
     return xg.reshape(xg.shape[0], -1)[:, :k]
 
 
-def group_valid_mask(m: int, k: int, group_size: int) -> torch.Tensor:
-    """``[M, C, G]`` bool: True at real (non-padded) positions."""
-    c = -(-k // group_size)
-    idx = torch.arange(c * group_size).reshape(c, group_size)
-    return (idx < k).unsqueeze(0).expand(m, c, group_size)

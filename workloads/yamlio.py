@@ -253,15 +253,6 @@ def as_list(value: Any, source: str | os.PathLike, key: str) -> list:
     return value
 
 
-def as_mapping(value: Any, source: str | os.PathLike, key: str) -> dict:
-    """A YAML mapping (``None``/missing -> ``{}``); anything else raises :class:`InputError`."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(source, key, f"expected a mapping, got {type(value).__name__} {_short(value)}")
-    return value
-
-
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

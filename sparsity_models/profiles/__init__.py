@@ -83,15 +83,6 @@ def available() -> list[str]:
     return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
-def data_digest() -> str:
-    """Digest of every bundled profile (for cache keys of whole runs)."""
-    h = hashlib.sha256(str(PROFILE_VERSION).encode())
-    folder = resources.files("sparsity_models").joinpath("data/profiles")
-    for name in available():
-        h.update(folder.joinpath(f"{name}.json").read_bytes())
-    return h.hexdigest()[:16]
-
-
 def source_for(model_type: str | None, role: str) -> tuple[str, str, bool] | None:
     """``(checkpoint, role, generic)`` whose profile stands in for ``role`` in a ``model_type`` model.
 
