@@ -37,7 +37,8 @@ PLUGIN = ROOT / "benchmarks" / "mutation_plugin.py"   # fresh caches per test, m
 PACKAGES = ("mapper", "components", "sparsity_models", "workloads", "specs")
 NEST_TESTS = ["tests/test_nest_timeloop.py", "tests/test_nest_oracle.py", "tests/test_nest_contracts.py",
               "tests/test_timeloop_conformance.py", "tests/test_hand_examples.py", "tests/test_model_properties.py",
-              "tests/test_model_energy.py"]
+              "tests/test_model_energy.py", "tests/test_model_guards.py",
+              "tests/test_model_batch.py"]
 GROUPS: dict[str, dict[str, Any]] = {
     "nest": {"package": "mapper", "tests": NEST_TESTS,
              "modules": ["mapper/nest.py", "mapper/nest_timeloop.py", "mapper/nest_mesh.py", "mapper/nest_exact.py",
@@ -58,6 +59,7 @@ GROUPS: dict[str, dict[str, Any]] = {
                                 "test_shipped_cell_costs_reproduce_from_the_calibration"]},
 }
 KILLED = {"killed", "timeout"}
+LISTED = ("mapper/nest", "mapper/model")   # modules whose every survivor is shown and argued (issue 16)
 
 # Runs in the copy: every mutant's status and, for the ones not killed, its diff.
 _COLLECT = """
@@ -87,9 +89,9 @@ def _tree_files() -> list[str]:
     return [f for f in out if f and (ROOT / f).is_file()]
 
 
-def _setup_cfg(group: dict[str, Any]) -> str:
+def _setup_cfg(group: dict[str, Any], modules: list[str]) -> str:
     also = [p for p in PACKAGES if p != group["package"]]
-    lines = ["[mutmut]", f"source_paths={group['package']}", "only_mutate=", *[f"    {m}" for m in group["modules"]],
+    lines = ["[mutmut]", f"source_paths={group['package']}", "only_mutate=", *[f"    {m}" for m in modules],
              "also_copy=", *[f"    {p}" for p in also], f"    {PLUGIN.name}",
              "pytest_add_cli_args_test_selection=", *[f"    {t}" for t in group["tests"]],
              *[f"    --deselect={t}" for t in group.get("deselect", [])],
@@ -104,9 +106,11 @@ def shared_dir() -> str:
     return str(next(p / "shared" for p in ROOT.parents if (p / "shared").is_dir()))
 
 
-def run_group(name: str, children: int) -> dict[str, Any]:
-    """Copy the tree, run mutmut on one group, return per-mutant statuses and diffs."""
+def run_group(name: str, children: int, modules: list[str] | None = None) -> dict[str, Any]:
+    """Copy the tree, run mutmut on one group (or on ``modules``, a subset of it), return per-mutant
+    statuses and diffs."""
     group = GROUPS[name]
+    modules = modules or group["modules"]
     copy = _workdir() / name
     if copy.exists():
         shutil.rmtree(copy)
@@ -114,7 +118,7 @@ def run_group(name: str, children: int) -> dict[str, Any]:
     for f in _tree_files():
         (copy / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, copy / f)
-    (copy / "setup.cfg").write_text(_setup_cfg(group))
+    (copy / "setup.cfg").write_text(_setup_cfg(group, modules))
     shutil.copy2(PLUGIN, copy / PLUGIN.name)
     env = {**os.environ, "BITLOOP_SHARED": shared_dir(), "BITLOOP_CACHE_DIR": str(copy / ".cache"),
            "PYTHONPATH": ""}
@@ -124,7 +128,8 @@ def run_group(name: str, children: int) -> dict[str, Any]:
                        stdout=log, stderr=subprocess.STDOUT, check=True)
     seconds = time.perf_counter() - start
     out = subprocess.run([sys.executable, "-c", _COLLECT], cwd=copy, env=env, check=True, capture_output=True, text=True)
-    return {"seconds": round(seconds), "mutants": json.loads(out.stdout)}
+    return {"seconds": round(seconds), "children": children, "modules": modules, "tests": group["tests"],
+            "mutants": json.loads(out.stdout)}
 
 
 def _changed_lines(diff: str) -> tuple[str, str]:
@@ -179,6 +184,17 @@ def summarize(results: dict[str, Any], equivalents: list[dict[str, str]]) -> dic
     return {"modules": modules, "survivors": survivors}
 
 
+def _expand(patterns: list[str]) -> set[str]:
+    """The non-empty source files a list of module globs names."""
+    return {str(f.relative_to(ROOT)) for p in patterns for f in ROOT.glob(p) if f.stat().st_size and f.name != "__init__.py"}
+
+
+def command(name: str, group: dict[str, Any]) -> str:
+    """The command line that made a group's results."""
+    subset = ["--modules", *group["modules"]] if group["modules"] != GROUPS[name]["modules"] else []
+    return " ".join(["python benchmarks/mutation.py --group", name, *subset, "--max-children", str(group["children"])])
+
+
 def render(results: dict[str, Any], equivalents: list[dict[str, str]]) -> str:
     s = summarize(results, equivalents)
     out = [f"""# Testing: what the suite checks, and how well (mutation testing)
@@ -206,11 +222,20 @@ python benchmarks/mutation.py                   # every group: copies the tree t
 python benchmarks/mutation.py --group nest      # (default /tmp/bitloop-mutation), never into the repo
 ```
 
-| group | test files | run time |
-|---|---|---|"""]
+The run behind the tables below (wall time on the 2 shared cores of the development machine,
+other jobs running beside it):
+
+| group | command | modules mutated | test files | wall time |
+|---|---|---|---|---|"""]
     for name, g in results["groups"].items():
-        tests = ", ".join(f"`{Path(t).name}`" for t in GROUPS[name]["tests"])
-        out.append(f"| {name} | {tests} | {g['seconds'] / 60:.0f} min |")
+        tests = ", ".join(f"`{Path(t).name}`" for t in g.get("tests", GROUPS[name]["tests"]))
+        modules = ", ".join(f"`{m}`" for m in g["modules"])
+        out.append(f"| {name} | `{command(name, g)}` | {modules} | {tests} | {g['seconds'] / 60:.0f} min |")
+    skipped = [(name, _expand(GROUPS[name]["modules"]) - _expand(g["modules"])) for name, g in results["groups"].items()]
+    skipped += [(name, _expand(GROUPS[name]["modules"])) for name in GROUPS if name not in results["groups"]]
+    if any(files for _, files in skipped):
+        out.append("\nNot mutated in this run (time-boxed to the 2 shared cores; `--modules` picks a subset):\n")
+        out += [f"* {name}: " + ", ".join(f"`{f}`" for f in sorted(files)) for name, files in skipped if files]
     out.append("\n| module | mutants | killed | equivalent | survived | no test calls it | kill rate (non-equivalent) |")
     out.append("|---|---|---|---|---|---|---|")
     for mod, r in sorted(s["modules"].items()):
@@ -227,12 +252,29 @@ python benchmarks/mutation.py --group nest      # (default /tmp/bitloop-mutation
             out.append(f"* `{_clip(v['before'])}` -> `{_clip(v['after'])}`: {v['reason']}")
         out.append("")
     live = [v for v in s["survivors"] if not v["reason"]]
-    out.append(f"Not killed and not shown equivalent ({len(live)}):\n")
-    if not live:
-        out.append("none.")
-    for v in live:
+    listed = [v for v in live if v["module"] in LISTED]
+    out.append(f"Not killed and not shown equivalent in {', '.join(f'`{m}.py`' for m in LISTED)} "
+               f"({len(listed)}){':' if listed else ': none.'}\n")
+    for v in listed:
         out.append(f"* `{v['module']}.py` ({v['status']}) `{_clip(v['before'])}` -> `{_clip(v['after'])}`")
+    rest: dict[tuple[str, str], dict[str, int]] = {}
+    for v in live:
+        if v["module"] not in LISTED:
+            counts = rest.setdefault((v["module"], function_of(v["mutant"])), {})
+            counts[v["status"]] = counts.get(v["status"], 0) + 1
+    if rest:
+        out.append("\nNot killed elsewhere (not examined one by one), by function:\n")
+        out.append("| module | function | not killed |")
+        out.append("|---|---|---|")
+        for (mod, fn), counts in sorted(rest.items()):
+            out.append(f"| `{mod}.py` | `{fn}` | {', '.join(f'{n} {status}' for status, n in sorted(counts.items()))} |")
     return "\n".join(out).rstrip() + "\n"
+
+
+def function_of(mutant: str) -> str:
+    """``pkg.mod.x_fn__mutmut_3`` -> ``fn``; ``pkg.mod.xǁClassǁmethod__mutmut_3`` -> ``Class.method``."""
+    name = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
+    return name.removeprefix("xǁ").replace("ǁ", ".") if name.startswith("xǁ") else name.removeprefix("x_")
 
 
 def _clip(text: str, n: int = 110) -> str:
@@ -244,22 +286,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--group", nargs="+", choices=sorted(GROUPS), default=list(GROUPS))
     parser.add_argument("--render", action="store_true", help="only render docs/testing.md from the results file")
-    parser.add_argument("--children", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument("--modules", nargs="+", help="mutate only these files (globs) of the one --group given")
+    parser.add_argument("--max-children", type=int, default=max(1, min(2, os.cpu_count() or 1)),
+                        help="mutants tested in parallel (mutmut's --max-children)")
     args = parser.parse_args(argv)
+    if args.modules and len(args.group) != 1:
+        parser.error("--modules needs exactly one --group")
     sys.path.insert(0, str(ROOT))
     from workloads.yamlio import write_atomic
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"groups": {}}
     if not args.render:
         from importlib.metadata import version
 
+        runs = {}
         for name in args.group:
             print(f"mutating group {name} ...", flush=True)
-            results["groups"][name] = run_group(name, args.children)
+            runs[name] = run_group(name, args.max_children, args.modules)
+        # read only now: another group may have finished meanwhile (runs of different groups can overlap)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"groups": {}}
+        results["groups"].update(runs)
         results["groups"] = {k: results["groups"][k] for k in GROUPS if k in results["groups"]}
         results["tool_version"] = version("mutmut")
         results["date"] = datetime.date.today().isoformat()
         write_atomic(RESULTS, json.dumps(results, indent=1, sort_keys=True) + "\n")
+    results = json.loads(RESULTS.read_text())
     text = render(results, load_equivalents())
     write_atomic(DOC, text)
     summary = summarize(results, load_equivalents())
