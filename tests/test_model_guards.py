@@ -78,7 +78,7 @@ def test_zero_bandwidth_and_unrepresentable_cycles_make_a_mapping_invalid() -> N
     ev = evaluate_batch(PROBLEM, stalled, batch, ERT)
     assert not ev.valid[0] and ev.cycles[0] > 0
     slow = evaluate_batch(PROBLEM, arch, batch, ERT, BitLevelModels(work=_Work(1e30, 1.0)))
-    assert not slow.valid[0] and slow.cycles[0] > 0       # 4 steps x 1e30 cycles do not fit int64
+    assert not slow.valid[0] and slow.cycles[0] > 0       # 16 steps x 1e30 cycles do not fit int64
     assert evaluate_batch(PROBLEM, arch, batch, ERT).valid[0]
 
 
