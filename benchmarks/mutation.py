@@ -143,11 +143,17 @@ def run_group(name: str, children: int, modules: list[str] | None = None, time_b
         raise SystemExit(f"error: mutmut failed on group {name} (exit {code}); see {copy / 'mutmut.log'}")
     seconds = time.perf_counter() - start
     out = subprocess.run([sys.executable, "-c", _COLLECT], cwd=copy, env=env, check=True, capture_output=True, text=True)
+    mutants = {k: {**m, "diff": changed_part(m["diff"])} for k, m in json.loads(out.stdout).items()}
     run = {"seconds": round(seconds), "children": children, "modules": modules, "tests": group["tests"],
-           "mutants": json.loads(out.stdout)}
+           "mutants": mutants}
     if stopped:
         run["time_box_minutes"] = time_box
     return run
+
+
+def changed_part(diff: str) -> str:
+    """A mutant's diff cut to its removed and added lines (what the equivalents match on)."""
+    return "\n".join(l for l in diff.splitlines() if l[:1] in "-+" and l[:3] not in ("---", "+++"))
 
 
 def _changed_lines(diff: str) -> tuple[str, str]:
@@ -181,11 +187,12 @@ def summarize(results: dict[str, Any], equivalents: list[dict[str, str]]) -> dic
     for group in results["groups"].values():
         for name, m in sorted(group["mutants"].items()):
             mod = module_of(m["file"])
-            row = modules.setdefault(mod, {"mutants": 0, "killed": 0, "equivalent": 0, "survived": 0, "no_tests": 0,
-                                           "not_run": 0})
+            row = modules.setdefault(mod, {"mutants": 0, "killed": 0, "timeout": 0, "equivalent": 0, "survived": 0,
+                                           "no_tests": 0, "not_run": 0})
             row["mutants"] += 1
             if m["status"] in KILLED:
                 row["killed"] += 1
+                row["timeout"] += m["status"] == "timeout"
                 continue
             if m["status"] == NOT_RUN:
                 row["not_run"] += 1
@@ -202,7 +209,7 @@ def summarize(results: dict[str, Any], equivalents: list[dict[str, str]]) -> dic
                               "reason": eq["reason"] if eq else ""})
     for row in modules.values():
         live = row["mutants"] - row["equivalent"] - row["not_run"]
-        row["kill_rate"] = row["killed"] / live if live else 1.0
+        row["kill_rate"] = row["killed"] / live if live else None     # None: no mutant of the module ran
     return {"modules": modules, "survivors": survivors}
 
 
@@ -284,12 +291,12 @@ with other jobs and with each other: the groups ran overlapping):
     if any(files for _, files in skipped):
         out.append("\nNot mutated by these runs (time-boxed to the 2 shared cores; `--modules` picks a subset):\n")
         out += [f"* {name}: " + ", ".join(f"`{f}`" for f in sorted(files)) for name, files in skipped if files]
-    out.append("\n| module | mutants | killed | equivalent | survived | no test calls it | not run (time box) "
-               "| kill rate (of the non-equivalent run) |")
+    out.append("\n| module | mutants | killed (of which timed out) | equivalent | survived | no test calls it "
+               "| not run (time box) | kill rate (of the non-equivalent run) |")
     out.append("|---|---|---|---|---|---|---|---|")
     for mod, r in sorted(s["modules"].items()):
-        out.append(f"| `{mod}.py` | {r['mutants']} | {r['killed']} | {r['equivalent']} | {r['survived']} | "
-                   f"{r['no_tests']} | {r['not_run']} | {100 * r['kill_rate']:.1f}% |")
+        out.append(f"| `{mod}.py` | {r['mutants']} | {r['killed']} ({r['timeout']}) | {r['equivalent']} | {r['survived']} | "
+                   f"{r['no_tests']} | {r['not_run']} | {_percent(r['kill_rate'])} |")
     out.append("\n## Survivors\n")
     out.append("Equivalent mutants, by module (the diff's changed line, before -> after, and why no result can change):\n")
     for mod in sorted(s["modules"]):
@@ -324,6 +331,10 @@ def function_of(mutant: str) -> str:
     """``pkg.mod.x_fn__mutmut_3`` -> ``fn``; ``pkg.mod.xǁClassǁmethod__mutmut_3`` -> ``Class.method``."""
     name = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
     return name.removeprefix("xǁ").replace("ǁ", ".") if name.startswith("xǁ") else name.removeprefix("x_")
+
+
+def _percent(rate: float | None) -> str:
+    return "none run" if rate is None else f"{100 * rate:.1f}%"
 
 
 def _clip(text: str, n: int = 110) -> str:
@@ -366,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(DOC, text)
     summary = summarize(results, load_equivalents())
     for mod, r in sorted(summary["modules"].items()):
-        print(f"{mod:40s} {r['mutants']:5d} mutants  kill rate {100 * r['kill_rate']:5.1f}%  "
+        print(f"{mod:40s} {r['mutants']:5d} mutants  kill rate {_percent(r['kill_rate']):>6s}  "
               f"({r['survived']} survived, {r['no_tests']} no tests, {r['equivalent']} equivalent, {r['not_run']} not run)")
     return 0
 

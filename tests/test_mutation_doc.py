@@ -31,3 +31,12 @@ def test_every_listed_equivalent_matches_a_surviving_mutant():
     for eq in script.load_equivalents():
         key = (eq["module"], (" ".join(eq["before"].split()), " ".join(eq["after"].split())))
         assert key in survivors, f"stale equivalent: {eq}"
+
+
+def test_the_core_keeps_the_kill_rate_issue_16_asks_for():
+    """At least 90% of the non-equivalent mutants of mapper/nest.py and mapper/model.py killed, none left unrun."""
+    script = _mutation_script()
+    summary = script.summarize(json.loads(script.RESULTS.read_text()), script.load_equivalents())
+    for module in script.LISTED:
+        row = summary["modules"][module]
+        assert row["not_run"] == 0 and row["kill_rate"] >= 0.9, (module, row)
