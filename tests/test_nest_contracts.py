@@ -121,3 +121,50 @@ def test_a_batch_without_spatial_orders_uses_the_problem_order() -> None:
     assert (level.spatial_x, level.spatial_permutation, level.temporal) == ({"K": 2}, (), {})
     assert bare.mapping(0, problem).levels[2].permutation == ("N", "M", "K")   # innermost first, as given
     assert (batch.size, batch.spatial.tolist()) == (1, [[[1, 1, 1], [1, 1, 2], [1, 1, 1]]])
+
+
+def test_a_dimension_in_two_axes_of_one_tensor_is_an_input_error() -> None:
+    """Inputs[P, Q, Q]: Q indexes two axes (P, the first dimension, indexes one: the error names Q)."""
+    problem = Problem("twice", ("P", "Q"), {"P": 2, "Q": 2}, {}, (
+        DataSpace("Weights", ((Term("P"),),)), DataSpace("Inputs", ((Term("P"),), (Term("Q"),), (Term("Q"),))),
+        DataSpace("Outputs", ((Term("P"),), (Term("Q"),)), read_write=True)))
+    mapping = Mapping((lm(), lm(), lm({"P": 2, "Q": 2}, "QP")))
+    with pytest.raises(InputError) as info:
+        analyze(problem, arch_from_dict(arch_dict()), batch_from_mappings(problem, [mapping]))
+    assert (info.value.source, info.value.key, info.value.expected) == (
+        "<problem>", "data_spaces.Inputs",
+        "dimension Q indexes more than one tensor axis; bitloop needs each dimension in at most one axis")
+
+
+@pytest.mark.parametrize("analysis", ANALYSES)
+def test_a_dimension_repeated_in_one_axis_adds_its_coefficients(analysis: str) -> None:
+    """Inputs[K + K] is Inputs[2 K]: with K = 3 the whole tensor spans 2 (3 - 1) + 1 = 5 elements,
+    and every count equals the one of the same problem written with a coefficient 2."""
+    def problem(axis: tuple[Term, ...]) -> Problem:
+        return Problem("rep", ("M", "K"), {"M": 2, "K": 3}, {"two": 2}, (
+            DataSpace("Weights", ((Term("M"),), (Term("K"),))), DataSpace("Inputs", (axis,)),
+            DataSpace("Outputs", ((Term("M"),),), read_write=True)))
+    arch = dataclasses.replace(arch_from_dict(arch_dict()), nest_analysis=analysis)
+    mapping = Mapping((lm(), lm({"M": 2}, "M"), lm({"K": 3}, "K")))
+    summed, scaled = (problem(axis) for axis in ((Term("K"), Term("K")), (Term("K", "two"),)))
+    a = analyze(summed, arch, batch_from_mappings(summed, [mapping]))
+    b = analyze(scaled, arch, batch_from_mappings(scaled, [mapping]))
+    assert a.tile[0, 0, summed.dataspace_names.index("Inputs")] == 5
+    assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ARRAYS)
+
+
+def test_a_batch_needs_one_keep_choice() -> None:
+    problem = gemm(2, 2, 2)
+    shared = Mapping((lm(), lm(), lm({"M": 2, "N": 2, "K": 2}, "KNM")))
+    other = Mapping((lm(), lm(keep={"Weights"}), lm({"M": 2, "N": 2, "K": 2}, "KNM")))
+    with pytest.raises(ValueError, match="^all mappings of a batch must share their keep/bypass choice$"):
+        batch_from_mappings(problem, [shared, other])
+
+
+def test_a_spatial_order_is_packed_and_given_back() -> None:
+    """spatial_permutation (K, M) of gemm (M, N, K) packs as indices [2, 0, 1] (the unlisted N last)."""
+    problem = gemm(2, 2, 2)
+    buffer = dataclasses.replace(lm(sx={"M": 2, "K": 2}), spatial_permutation=("K", "M"))
+    batch = batch_from_mappings(problem, [Mapping((lm(), buffer, lm({"N": 2}, "N")))])
+    assert batch.spatial_orders()[0, 1].tolist() == [2, 0, 1]
+    assert batch.mapping(0, problem).levels[1].spatial_permutation == ("K", "M", "N")
