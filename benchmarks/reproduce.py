@@ -21,6 +21,7 @@ and recomputes the claims that need no mapping. Results are cached ($BITLOOP_CAC
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -186,19 +187,26 @@ def _bitvert_specs(model: str) -> list[Spec]:
             load_spec("baselines/ant")]
 
 
-def _bitvert_weight_bits(model: str) -> float:
-    """BitVert's stored bits per weight (moderate BBS, 2% sensitive channels) on the statistics
-    the runs use (the bundled measured profiles), MAC-weighted over the model's layers in scope."""
+def _mac_weighted(spec: Spec, model: str, layers: str, value: Callable[[Any], float]) -> float:
+    """``value(BitLevelModels)`` of every layer of ``model`` in ``layers`` (prefill), on the
+    statistics the runs use (the bundled measured profiles), weighted by the layer's MACs."""
     from mapper.bitlevel import layer_models
     from mapper.statistics import layer_statistics
     from workloads.zoo import build_graph
 
-    spec = load_spec("bitvert")
-    graph = build_graph(model, phase="prefill", seq_len=SEQ_LEN).select(BITVERT_SCOPE[model])
+    graph = build_graph(model, phase="prefill", seq_len=SEQ_LEN).select(layers)
     stats, _, _ = layer_statistics(spec, graph, None)
-    pairs = [(graph.layer(n).problem.macs * graph.layer(n).count,
-              layer_models(spec, stats.get(n)).formats.bits_per_element("Weights")) for n in graph.names()]
-    return sum(m * b for m, b in pairs) / sum(m for m, _ in pairs)
+    pairs = [(graph.layer(n).problem.macs * graph.layer(n).count, value(layer_models(spec, stats.get(n))))
+             for n in graph.names()]
+    return sum(m * v for m, v in pairs) / sum(m for m, _ in pairs)
+
+
+@functools.lru_cache(maxsize=None)
+def _bitvert_weight_bits(model: str) -> float:
+    """BitVert's stored bits per weight (moderate BBS, 2% sensitive channels), MAC-weighted over
+    the model's layers in scope (used by the Table II rows and the evidence)."""
+    return _mac_weighted(load_spec("bitvert"), model, BITVERT_SCOPE[model],
+                         lambda m: m.formats.bits_per_element("Weights"))
 
 
 def bitvert(ctx: Context) -> list[Claim]:
@@ -469,16 +477,9 @@ def _panacea_evidence() -> dict[str, Any]:
     import numpy as np
 
     from mapper.bitlevel import layer_models
-    from mapper.statistics import layer_statistics
-    from workloads.zoo import build_graph
-
-    graph = build_graph("gpt2", phase="prefill", seq_len=SEQ_LEN).select(PANACEA_SCOPE)
-    macs = np.array([graph.layer(n).problem.macs * graph.layer(n).count for n in graph.names()], float)
 
     def weighted(spec: Spec, what: Callable[[Any], float]) -> float:
-        stats, _, _ = layer_statistics(spec, graph, None)
-        values = np.array([what(layer_models(spec, stats.get(n)).work) for n in graph.names()])
-        return float((values * macs).sum() / macs.sum())
+        return _mac_weighted(spec, "gpt2", PANACEA_SCOPE, lambda m: what(m.work))
 
     step = lambda w: float(w.cycles_per_step(np.array([256]))[0])  # noqa: E731
     pan, sib = load_spec("panacea"), load_spec("baselines/sibia")

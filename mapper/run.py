@@ -146,14 +146,14 @@ def run_model(
     for problem, names in groups:
         label = problem_label(problem)
         space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
+        shape_mapped, shape_mapping = _decoded(found[label], spec, label)
         shared: dict[str, tuple[Evaluation, LowerBound, str, int]] = {}   # one evaluation per statistics identity
         for name in names:
             layer = graph.layer(name)
             ident = stats_identity(stats.get(name))
             if ident not in shared:
                 models = layer_models(spec, stats.get(name))
-                own = label
-                mapped, mapping = _decoded(found[label], spec, label)
+                own, mapped, mapping = label, shape_mapped, shape_mapping
                 ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz, check_capacity=False)
                 if not bool(ev.batch.valid[0]):
                     own = f"{label}~{len(mappings)}"
