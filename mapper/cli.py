@@ -108,9 +108,9 @@ def _search_model(args: argparse.Namespace) -> int:
         weights=args.weights, objective=parse_objective(args.objective or "edp"), jobs=args.jobs,
         cache=ResultCache(args.cache) if args.cache else None, search_options=search_options_from(args), progress=True,
     )
+    paths = write_report(report, out) if out is not None else None   # written before stdout can fail
     print(format_table(report))
-    if out is not None:
-        paths = write_report(report, out)
+    if paths is not None:
         print(f"wrote {paths['summary']}, {paths['layers_csv']}, mappings/, stats/, {paths['plot'].name}")
     return 0
 
@@ -203,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # e.g. `... | head`: the reader is gone (search wrote its files first)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     finally:
         if saved is None:
             os.environ.pop(PLUGINS_ENV, None)

@@ -77,9 +77,9 @@ def compare(
     ``decode_tokens``, ``lm_head`` as :func:`mapper.run.run_model`. ``speedup`` = baseline seconds /
     seconds (cycles when clocks are equal); ``energy_norm`` = energy / baseline energy.
     """
-    from mapper.run import run_model
-
+    from mapper.cache import ResultCache
     from mapper.normalize import normalize_specs
+    from mapper.run import finish_model, plan_model, search_plans
 
     loaded = [s if isinstance(s, Spec) else load_spec(s) for s in specs]
     if not loaded:
@@ -94,14 +94,18 @@ def compare(
             workloads.append((model.name, str(model.meta.get("phase", phases[0])), model))
         else:
             workloads.extend((str(model), phase, None) for phase in phases)
+    plans = [[plan_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
+                         objective=objective, search_options=search_options, graph=graph, layers=layers,
+                         decode_tokens=decode_tokens, lm_head=lm_head) for spec in loaded]
+             for model, phase, graph in workloads]
+    cache = cache if cache is not None else ResultCache()
+    found = iter(search_plans([p for group in plans for p in group], jobs, cache, progress))
     rows: list[dict[str, Any]] = []
     inputs: dict[str, Any] = {"specs": {}, "models": {}}
-    for model, phase, graph in workloads:
+    for (model, phase, graph), group_plans in zip(workloads, plans):
         group = []
-        for spec, label, scale in zip(loaded, labels, scales):
-            rep = run_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
-                            objective=objective, jobs=jobs, cache=cache, search_options=search_options,
-                            progress=progress, graph=graph, layers=layers, decode_tokens=decode_tokens, lm_head=lm_head)
+        for plan, label, scale in zip(group_plans, labels, scales):
+            rep = finish_model(plan, next(found), cache)
             inputs["specs"].setdefault(label, rep.inputs["spec"])
             inputs["models"][f"{model} ({phase})"] = rep.inputs["model"]
             inputs.update({k: rep.inputs[k] for k in ("seq_len", "batch", "kv_len", "weights", "objective", "search_options")})

@@ -7,6 +7,7 @@ of ``python -m mapper model``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,6 +110,8 @@ MAX_CYCLES = 2**62   # cycles beyond this are not represented (int64); such mapp
 
 def _checked(values: Any, source: str, key: str) -> np.ndarray:
     """A plug-in's per-candidate numbers as floats; NaN, infinite or negative ones are an error."""
+    if isinstance(values, float) and math.isfinite(values) and values >= 0:
+        return np.float64(values)   # the common scalar case, without numpy's array round trip
     out = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(out)) or np.any(out < 0):
         raise InputError(source, key, f"expected finite numbers >= 0, got {out.ravel()[:4].tolist()}")
@@ -155,7 +158,7 @@ def evaluate_batch(
     block = np.array([l.block_size for l in arch.levels], float)
 
     # Capacity: every kept tile must fit (bits per instance).
-    tile_bits = (counts.tile * bits[None] * counts.kept[None]).sum(axis=2)  # [B, L]
+    tile_bits = (counts.tile * bits[None] * counts.kept).sum(axis=2)  # [B, L]
     cap = np.array([np.inf if l.capacity_bits is None else l.capacity_bits for l in arch.levels])
     valid = np.all(tile_bits <= cap[None], axis=1)
     capacity_use = np.where(np.isfinite(cap)[None], tile_bits / np.where(np.isfinite(cap), np.maximum(cap, 1), 1)[None], 0.0)
@@ -259,7 +262,7 @@ class Evaluation:
             used = int(c.used_instances[0, i])
             dataspaces = {}
             for j, ds in enumerate(c.dataspaces):
-                if not c.kept[i, j]:
+                if not c.kept[0, i, j]:
                     continue
                 r, f, u = int(c.reads[0, i, j]), int(c.fills[0, i, j]), int(c.updates[0, i, j])
                 dataspaces[ds] = {
@@ -320,9 +323,9 @@ def capacity_error(arch: Arch, problem: Problem, ev: BatchEvaluation, b: int, bi
         cap = lvl.capacity_bits
         if cap is None:
             continue
-        need = float((c.tile[b, i] * bits[i] * c.kept[i]).sum())
+        need = float((c.tile[b, i] * bits[i] * c.kept[b, i]).sum())
         if need > cap:
-            parts = ", ".join(f"{ds} {int(c.tile[b, i, j])} x {bits[i, j]:g} bits" for j, ds in enumerate(c.dataspaces) if c.kept[i, j])
+            parts = ", ".join(f"{ds} {int(c.tile[b, i, j])} x {bits[i, j]:g} bits" for j, ds in enumerate(c.dataspaces) if c.kept[b, i, j])
             return InputError(source, f"{lvl.name}", f"tiles need {need:g} bits ({parts}) but {lvl.name} holds {cap} bits per instance")
     return InputError(source, "mapping", "mapping is invalid")
 

@@ -1,7 +1,8 @@
 """Dense nest analysis in closed form, vectorized over a batch of mappings: shared types.
 
-All mappings in a batch share one problem, one arch and one keep/bypass choice; their
-factors and loop orders differ. ``analyze`` dispatches on ``arch.nest_analysis``:
+All mappings in a batch share one problem and one arch; their factors, loop orders and
+(with ``keep_choices``) keep/bypass choices differ. ``analyze`` dispatches on
+``arch.nest_analysis``:
 
 * ``"timeloop"`` (default): timeloop-model's counts (mapper/nest_timeloop.py; checked
   against the explicit walker tests/timeloop_oracle.py and real Timeloop outputs);
@@ -14,6 +15,7 @@ docs/nest_analysis.md states both rule sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -28,18 +30,41 @@ I64 = np.int64
 
 @dataclass
 class MappingBatch:
-    """B mappings of one (problem, arch) with a shared keep/bypass choice.
+    """B mappings of one (problem, arch).
 
     Arrays are [B, levels, dims] int64; ``permutation`` lists dimension indices of each
-    level's temporal loops OUTER to inner (the reverse of Timeloop's YAML order).
+    level's temporal loops OUTER to inner (the reverse of Timeloop's YAML order). Every
+    mapping keeps what ``keep`` says (per level, the data spaces it keeps) unless
+    ``keep_choices`` is given: then mapping b keeps ``keep_choices[keep_index[b]]`` (a search
+    evaluates neighbours with different keep choices in one batch).
     """
 
     temporal: np.ndarray
     spatial_x: np.ndarray
     spatial_y: np.ndarray
     permutation: np.ndarray
-    keep: tuple[frozenset[str], ...]
+    keep: tuple[frozenset[str], ...]   # with keep_choices: the first of them
     spatial_order: np.ndarray | None = None
+    keep_choices: tuple[tuple[frozenset[str], ...], ...] = ()
+    keep_index: np.ndarray | None = None  # [B] index into keep_choices
+
+    def keep_of(self, b: int) -> tuple[frozenset[str], ...]:
+        """The keep/bypass choice of mapping b (per level, the data spaces it keeps)."""
+        return self.keep_choices[int(self.keep_index[b])] if self.keep_index is not None else self.keep
+
+    def kept(self, names: Sequence[str]) -> np.ndarray:
+        """[B, levels, dataspaces] keep flags of every mapping (``names``: data-space order)."""
+        choices = self.keep_choices if self.keep_index is not None else (self.keep,)
+        table = _kept_table(tuple(map(tuple, choices)), tuple(names))
+        if self.keep_index is None:
+            return np.broadcast_to(table[0], (self.size,) + table.shape[1:])
+        return table[self.keep_index]
+
+    def take(self, rows: np.ndarray) -> "MappingBatch":
+        """The mappings at ``rows`` as a batch (keep choices kept)."""
+        pick = (lambda a: a[rows] if a is not None else None)
+        return MappingBatch(self.temporal[rows], self.spatial_x[rows], self.spatial_y[rows], self.permutation[rows],
+                            self.keep, pick(self.spatial_order), self.keep_choices, pick(self.keep_index))
 
     def spatial_orders(self) -> np.ndarray:
         """[B, levels, dims] dimension indices of each level's spatial loops, innermost first
@@ -62,7 +87,7 @@ class MappingBatch:
         dims = problem.dims
         levels = []
         orders = self.spatial_orders()
-        for i, keep in enumerate(self.keep):
+        for i, keep in enumerate(self.keep_of(b)):
             perm_outer_first = [dims[k] for k in self.permutation[b, i]]
             spatial_perm = tuple(dims[k] for k in orders[b, i]) if self.spatial_order is not None else ()
             levels.append(LevelMapping(
@@ -76,12 +101,20 @@ class MappingBatch:
         return Mapping(tuple(levels))
 
 
+@lru_cache(maxsize=64)
+def _kept_table(choices: tuple[tuple[frozenset[str], ...], ...], names: tuple[str, ...]) -> np.ndarray:
+    """[choices, levels, dataspaces] keep flags of each keep choice (read-only)."""
+    table = np.array([[[ds in level for ds in names] for level in choice] for choice in choices], bool)
+    table.flags.writeable = False
+    return table
+
+
 def batch_from_mappings(problem: Problem, mappings: Sequence[Mapping]) -> MappingBatch:
-    """Pack mappings that share one keep/bypass choice into a :class:`MappingBatch`."""
+    """Pack mappings into a :class:`MappingBatch` (``keep_choices`` when their keep choices differ)."""
     dims = problem.dims
-    keep = tuple(lm.keep for lm in mappings[0].levels)
-    if any(tuple(lm.keep for lm in m.levels) != keep for m in mappings):
-        raise ValueError("all mappings of a batch must share their keep/bypass choice")
+    keeps = [tuple(lm.keep for lm in m.levels) for m in mappings]
+    choices = tuple(dict.fromkeys(keeps))
+    keep = choices[0]
     B, L, D = len(mappings), len(keep), len(dims)
     t = np.ones((B, L, D), I64)
     sx = np.ones((B, L, D), I64)
@@ -100,13 +133,17 @@ def batch_from_mappings(problem: Problem, mappings: Sequence[Mapping]) -> Mappin
             perm[b, i] = [index[d] for d in reversed(lm.full_permutation(dims))]
             listed = [d for d in lm.spatial_permutation if d in index]
             sorder[b, i] = [index[d] for d in listed + [d for d in dims if d not in listed]]
-    return MappingBatch(t, sx, sy, perm, keep, sorder)
+    if len(choices) == 1:
+        return MappingBatch(t, sx, sy, perm, keep, sorder)
+    choice_of = {k: i for i, k in enumerate(choices)}
+    return MappingBatch(t, sx, sy, perm, keep, sorder, choices, np.array([choice_of[k] for k in keeps], I64))
 
 
 @dataclass
 class NestCounts:
     """Scalar access counts for a batch (all arrays have leading dimension B).
 
+    ``kept``: [B, levels, dataspaces] keep flags.
     ``reads``, ``fills``, ``updates``, ``tile``: [B, levels, dataspaces] int64 totals over used
     instances (tile is per instance, in elements). ``used_instances``: [B, levels + 1]
     (last column: compute units). ``multicast`` / ``reduction``: [B, levels, dataspaces]
@@ -117,7 +154,7 @@ class NestCounts:
     """
 
     dataspaces: tuple[str, ...]
-    kept: np.ndarray  # [levels, dataspaces] bool
+    kept: np.ndarray
     reads: np.ndarray
     fills: np.ndarray
     updates: np.ndarray
@@ -128,6 +165,20 @@ class NestCounts:
     compute_steps: np.ndarray
     computes: int
     link_transfers: np.ndarray
+
+    @staticmethod
+    def gather(size: int, parts: list[tuple[np.ndarray, "NestCounts"]]) -> "NestCounts":
+        """One batch's counts from the counts of its parts (``rows``: where each part's mappings sit)."""
+        first = parts[0][1]
+        fields = {}
+        for name in ("kept", "reads", "fills", "updates", "tile", "used_instances", "multicast", "reduction",
+                     "compute_steps", "link_transfers"):
+            like = getattr(first, name)
+            out = np.empty((size,) + like.shape[1:], like.dtype)
+            for rows, part in parts:
+                out[rows] = getattr(part, name)
+            fields[name] = out
+        return NestCounts(first.dataspaces, computes=first.computes, **fields)
 
     def per_instance(self, counts: np.ndarray) -> np.ndarray:
         """Totals [B, levels, ds] divided by the used instances of each level."""
@@ -224,11 +275,11 @@ def extents(batch: MappingBatch, loops: LoopArrays) -> np.ndarray:
 
 
 def kept_matrix(problem: Problem, arch: Arch, batch: MappingBatch) -> np.ndarray:
-    """[levels, dataspaces] keep flags; the outermost level must keep every data space."""
+    """[B, levels, dataspaces] keep flags; the outermost level must keep every data space."""
     names = problem.dataspace_names
-    kept = np.array([[ds in keep for ds in names] for keep in batch.keep], bool)
+    kept = batch.kept(names)
     for di, ds in enumerate(names):
-        if not kept[0, di]:
+        if not kept[:, 0, di].all():
             raise InputError("<mapping>", f"{arch.levels[0].name}.keep", f"the outermost level must keep {ds}")
     return kept
 
@@ -238,7 +289,12 @@ def analyze(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCounts:
     if arch.nest_analysis == "exact":
         from mapper.nest_exact import analyze_exact
 
-        return analyze_exact(problem, arch, batch)
+        if batch.keep_index is None:
+            return analyze_exact(problem, arch, batch)
+        # The exact analysis pairs each level with its next keeper: one keep choice at a time.
+        parts = [(rows, analyze_exact(problem, arch, batch.take(rows)))
+                 for rows in (np.nonzero(batch.keep_index == k)[0] for k in np.unique(batch.keep_index))]
+        return NestCounts.gather(batch.size, parts)
     from mapper.nest_timeloop import analyze_timeloop
 
     return analyze_timeloop(problem, arch, batch)

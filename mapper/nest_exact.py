@@ -29,14 +29,14 @@ def analyze_exact(problem: Problem, arch: Arch, batch: MappingBatch) -> NestCoun
     names = problem.dataspace_names
     loops = loop_arrays(batch)
     ext = extents(batch, loops)
-    kept = kept_matrix(problem, arch, batch)
+    kept = kept_matrix(problem, arch, batch)   # one keep choice (nest.analyze splits by choice)
     shape = (B, L, len(names))
     counts = {k: np.zeros(shape, I64) for k in ("reads", "fills", "updates", "tile")}
     multicast, reduction = np.ones(shape), np.ones(shape)
 
     for di, ds in enumerate(problem.dataspaces):
         A = axis_matrix(problem, ds)
-        keepers = [i for i in range(L) if kept[i, di]]
+        keepers = [i for i in range(L) if kept[0, i, di]]
         e_axes = (ext - 1) @ A.T + 1  # [B, L+1, AX] tile extent per tensor axis
         counts["tile"][:, keepers, di] = e_axes[:, keepers].prod(axis=2)
         coef = A.T[loops.t_dim]  # [B, L*D, AX] coefficient of each temporal slot's dim per axis

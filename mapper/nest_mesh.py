@@ -72,22 +72,28 @@ def mesh_table(ends: tuple[int, ...], steps: np.ndarray, mesh_x: int, mesh_y: in
     if child.size == 0:
         return empty
     code = _codes(offsets)
-    all_counts = np.bincount(code)
+    all_counts = np.bincount(code)                                  # children per distinct offset
     diffs = offsets[neighbour] - offsets[child]
-    deltas, which = np.unique(diffs, axis=0, return_inverse=True)
-    which = which.reshape(-1)
-    linked = np.zeros(len(deltas), I64)
-    remaining = np.zeros(len(deltas), I64)
-    for m in range(len(deltas)):
-        marked = np.unique(child[which == m])
-        linked[m] = marked.size
-        left = all_counts - np.bincount(code[marked], minlength=all_counts.size)
-        remaining[m] = int(np.count_nonzero(left))
+    _, first, which = np.unique(_codes(diffs), return_index=True, return_inverse=True)
+    deltas = diffs[first]
+    # Children marked for each difference m (a child counts once per m) ...
+    pair = np.unique(which * F + child)
+    m, marked = pair // F, pair % F
+    linked = np.bincount(m, minlength=len(deltas)).astype(I64)
+    # ... and the offsets all of whose children are marked: the others remain.
+    per_code, taken = np.unique(m * all_counts.size + code[marked], return_counts=True)
+    emptied = taken == all_counts[per_code % all_counts.size]
+    remaining = np.count_nonzero(all_counts) - np.bincount(per_code[emptied] // all_counts.size, minlength=len(deltas))
     return MeshTable(deltas, linked, remaining)
 
 
 _TABLES: OrderedDict[bytes, MeshTable] = OrderedDict()
 _TABLES_MAX = 4096
+
+
+def clear_tables() -> None:
+    """Empty the mesh-table cache (benchmarks time a search from a cold cache)."""
+    _TABLES.clear()
 
 
 def _cached_table(key: np.ndarray, ends: np.ndarray, steps: np.ndarray, mesh_x: int, mesh_y: int) -> MeshTable:

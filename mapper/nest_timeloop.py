@@ -67,6 +67,7 @@ class _Slots:
     suffix_code: np.ndarray  # [B, L*D + 1] packed sum of ps from slot j inwards
     count: np.ndarray        # [B, L*D] N_k: real increments of the slot's loop
     radix: np.ndarray        # [axes] radix of each packed component
+    weights: np.ndarray      # [axes] weight of each packed component (product of the radices before it)
 
     @classmethod
     def build(cls, loops: LoopArrays, A: np.ndarray, tensor_extent: np.ndarray, source: str) -> "_Slots":
@@ -76,20 +77,18 @@ class _Slots:
         ps_code = dim_code[loops.t_dim] * np.where(present, loops.t_stride, 0)
         suffix_code = np.zeros((ps_code.shape[0], ps_code.shape[1] + 1), I64)
         suffix_code[:, :-1] = np.flip(np.cumsum(np.flip(ps_code, 1), axis=1), 1)
-        return cls(present, ps_code, suffix_code, loops.t_count.astype(float), radix)
+        return cls(present, ps_code, suffix_code, loops.t_count.astype(float), radix, weights)
 
     def T_code(self, n: int, rows: np.ndarray) -> np.ndarray:
         return self.ps_code[rows, :n] - (self.suffix_code[rows, 1:n + 1] - self.suffix_code[rows, n:n + 1])
 
     def unpack(self, code: np.ndarray) -> np.ndarray:
-        """[..., axes] the vectors of packed translations."""
-        out = []
-        rest = code.copy()
-        for r in self.radix:
-            digit = (rest + r // 2) % r - r // 2
-            out.append(digit)
-            rest = (rest - digit) // r
-        return np.stack(out, axis=-1)
+        """[..., axes] the vectors of packed translations.
+
+        Adding ``sum(radix // 2 * weight)`` turns balanced digits in [-r//2, r//2] into
+        ordinary mixed-radix digits in [0, r): one division per axis, all axes at once."""
+        half = self.radix // 2
+        return (code[..., None] + int(half @ self.weights)) // self.weights % self.radix - half
 
 
 def _code_radix(tensor_extent: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +224,7 @@ def analyze_timeloop(problem: Problem, arch: Arch, batch: MappingBatch) -> NestC
             else:
                 # Below a bypassed level only the multicast ratio weighted/content survives the
                 # masking (MaskTiles rescales it), and it is 1 without a fan-out.
-                rows = np.arange(B) if kept[s + 1, di] else np.nonzero(fan[:, s] > 1)[0]
+                rows = np.nonzero(kept[:, s + 1, di] | (fan[:, s] > 1))[0]
                 acc = _storage_child(mesh, s, A, loops, slots, e_axes[:, s + 1], ext[:, s + 1], fan[:, s], rows)
             content[rows, s], weighted[rows, s], links[rows, s] = acc.content, acc.weighted, acc.links
         # ComputePartitionSizes: the share of the outer partition one instance holds.
@@ -240,16 +239,17 @@ def analyze_timeloop(problem: Problem, arch: Arch, batch: MappingBatch) -> NestC
         # MaskTiles: a bypassed level's accesses are served by the next outer level.
         live = np.ones((B, L), bool)
         for c in range(L - 1, 0, -1):
-            if kept[c, di]:
+            by = np.nonzero(~kept[:, c, di])[0]
+            if not len(by):
                 continue
-            factor = np.divide(content[:, c] * fan[:, c - 1], weighted[:, c - 1],
-                               out=np.zeros(B), where=weighted[:, c - 1] > 0)
-            links[:, c - 1] = np.where(content[:, c - 1] > 0, 0.0, links[:, c - 1])
-            content[:, c - 1] *= factor
-            weighted[:, c - 1] *= factor
-            live[:, c] = False
-            content[:, c] = share[:, c] = 0.0
-            partition[:, c] = 0
+            factor = np.divide(content[by, c] * fan[by, c - 1], weighted[by, c - 1],
+                               out=np.zeros(len(by)), where=weighted[by, c - 1] > 0)
+            links[by, c - 1] = np.where(content[by, c - 1] > 0, 0.0, links[by, c - 1])
+            content[by, c - 1] *= factor
+            weighted[by, c - 1] *= factor
+            live[by, c] = False
+            content[by, c] = share[by, c] = 0.0
+            partition[by, c] = 0
         # ComputePeerAccesses: link transfers become reads and fills of the receiving level.
         peer = np.zeros((B, L))
         peer[:, 1:] = links[:, :-1] / used[:, 1:L]

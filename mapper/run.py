@@ -4,8 +4,13 @@ aggregate energy, cycles and area.
 A mapping is searched once per unique problem shape (with the statistics of the first
 layer of that shape); every layer is then evaluated on its shape's mapping with its own
 statistics, and a layer whose statistics make that mapping overflow a buffer gets a search
-of its own (its ``mapping`` column names it). Searches run in worker processes and each finished one is committed to the
-result cache at once, so an interrupted run resumes without redoing finished layers.
+of its own (its ``mapping`` column names it). Searches run in worker processes and each
+finished one is committed to the result cache at once, so an interrupted run resumes without
+redoing finished layers.
+
+A run has three steps: :func:`plan_model` (graph, statistics, unique shapes),
+:func:`search_plans` (the searches of any number of plans in one worker pool: ``compare``
+searches all its specs and models together) and :func:`finish_model` (per-layer evaluation).
 """
 
 from __future__ import annotations
@@ -105,6 +110,53 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
     }
 
 
+@dataclass
+class ModelPlan:
+    """One (spec, model, phase) run before its searches: the graph, each layer's statistics and
+    the unique shapes to search (``tasks``: label, problem, statistics of its first layer)."""
+
+    spec: Spec
+    model: str
+    phase: str
+    graph: LayerGraph
+    stats: dict[str, Any]
+    roles: dict[str, Any]
+    stat_settings: Any
+    groups: list[tuple[Problem, list[str]]]
+    options: dict[str, Any]
+    objective: Any
+    inputs: dict[str, Any]
+
+    @property
+    def tasks(self) -> list[tuple[str, Problem, Any]]:
+        return [(problem_label(p), p, self.stats.get(names[0])) for p, names in self.groups]
+
+
+def plan_model(
+    spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
+    weights: str | None = None, objective: Any = "edp", search_options: dict[str, Any] | None = None,
+    graph: LayerGraph | None = None, layers: str | None = None, decode_tokens: int = DEFAULT_DECODE_TOKENS,
+    lm_head: bool = False,
+) -> ModelPlan:
+    """The graph, statistics and unique shapes of a run (arguments as :func:`run_model`)."""
+    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
+                                 include_lm_head=lm_head, decode_tokens=decode_tokens)
+    if layers:
+        graph = graph.select(layers)
+    options = {**DEFAULT_SEARCH, **(search_options or {})}
+    # Statistics are matched on one pass's layers; every pass of a generate graph reuses them.
+    base_stats, base_roles, stat_settings = layer_statistics(spec, graph.one_pass(), weights)
+    stats = {n: base_stats[pass_name(n)] for n in graph.names() if pass_name(n) in base_stats}
+    roles = {n: base_roles[pass_name(n)] for n in graph.names() if pass_name(n) in base_roles}
+    groups = graph.unique_problems()
+    for problem, names in groups:
+        check_problem(problem, f"{model}: layer {names[0]}", spec.arch)
+    inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
+              "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
+              "search_options": options}
+    return ModelPlan(spec, model, phase, graph, stats, roles, stat_settings, groups, options, objective, inputs)
+
+
 def run_model(
     spec: Spec, model: str, phase: str = "prefill", seq_len: int = 256, batch: int = 1, kv_len: int | None = None,
     weights: str | None = None, objective: Any = "edp", jobs: int = 1, cache: ResultCache | None = None,
@@ -117,33 +169,33 @@ def run_model(
     restricting the run to part of the graph. ``decode_tokens``: steps of the ``generate``
     phase. ``lm_head``: include a language model's LM head (last position of each sequence).
     """
-    graph = graph or build_graph(model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
-                                 include_lm_head=lm_head, decode_tokens=decode_tokens)
-    if layers:
-        graph = graph.select(layers)
-    options = {**DEFAULT_SEARCH, **(search_options or {})}
-    # Statistics are matched on one pass's layers; every pass of a generate graph reuses them.
-    base_stats, base_roles, stat_settings = layer_statistics(spec, graph.one_pass(), weights)
-    stats = {n: base_stats[pass_name(n)] for n in graph.names() if pass_name(n) in base_stats}
-    roles = {n: base_roles[pass_name(n)] for n in graph.names() if pass_name(n) in base_roles}
+    plan = plan_model(spec, model, phase, seq_len, batch, kv_len, weights, objective, search_options, graph, layers,
+                      decode_tokens, lm_head)
     cache = cache if cache is not None else ResultCache()
-    groups = graph.unique_problems()
-    for problem, names in groups:
-        check_problem(problem, f"{model}: layer {names[0]}", spec.arch)
+    found = search_plans([plan], jobs, cache, progress)[0]
+    return finish_model(plan, found, cache)
 
-    # 1. One search per unique shape, with the statistics of its first layer (cached).
-    found = _search_all(spec, [(problem_label(p), p, stats.get(names[0])) for p, names in groups], objective, options,
-                        jobs, cache, progress)
 
-    # 2. Evaluate every layer on its shape's mapping with its own statistics. Where a layer's own
-    #    statistics make that mapping overflow a buffer (more stored bits per element than the
-    #    statistics the search used), the layer's statistics get a search of their own.
+def search_plans(plans: list[ModelPlan], jobs: int, cache: ResultCache, progress: bool = False) -> list[dict[str, dict[str, Any]]]:
+    """One search per unique shape of every plan (cached), all plans' searches in one pool of
+    ``jobs`` workers, so the workers stay busy across specs and models. Per plan: label -> result."""
+    tasks = [(plan.spec, label, problem, st, plan.objective, plan.options) for plan in plans for label, problem, st in plan.tasks]
+    results = iter(_search_all(tasks, jobs, cache, progress))
+    return [{label: next(results) for label, _, _ in plan.tasks} for plan in plans]
+
+
+def finish_model(plan: ModelPlan, found: dict[str, dict[str, Any]], cache: ResultCache) -> ModelReport:
+    """Evaluate every layer of a plan on its shape's mapping (``found``: :func:`search_plans`) with
+    its own statistics; a layer whose statistics make that mapping overflow a buffer (more
+    stored bits per element than the statistics the search used) gets a search of its own."""
+    spec, graph, stats, options, objective = plan.spec, plan.graph, plan.stats, plan.options, plan.objective
+    found = dict(found)
     parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
     rows, stats_text, mappings, problems = [], {}, {}, {}
     search_bounds: dict[str, LowerBound] = {}
     from mapper.summary import format_summary
 
-    for problem, names in groups:
+    for problem, names in plan.groups:
         label = problem_label(problem)
         space = Mapspace(problem, spec.arch, spec.constraints_for(problem), imperfect=bool(options.get("imperfect")))
         shape_mapped, shape_mapping = _decoded(found[label], spec, label)
@@ -157,7 +209,7 @@ def run_model(
                 ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz, check_capacity=False)
                 if not bool(ev.batch.valid[0]):
                     own = f"{label}~{len(mappings)}"
-                    found.update(_search_all(spec, [(own, problem, stats.get(name))], objective, options, 1, cache, False))
+                    found[own] = _search_all([(spec, own, problem, stats.get(name), objective, options)], 1, cache, False)[0]
                     mapped, mapping = _decoded(found[own], spec, own)
                     ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz)
                 mappings[own] = found[own]["mapping_yaml"]
@@ -170,9 +222,9 @@ def run_model(
             ev, bound, own, mapped_macs = shared[ident]
             result = ev.to_dict()
             rows.append(_row(name, label, own, layer.count, problem.macs, mapped_macs, result, parts, bound, objective))
-            check_numbers(rows[-1], str(spec.source), f"{model}: layer {name}")
+            check_numbers(rows[-1], str(spec.source), f"{plan.model}: layer {name}")
             stats_text[name] = format_summary(result, f"{name}: {label} on {spec.name}")
-    provenance, per_layer = statistics_provenance(graph, stats, roles, stat_settings)
+    provenance, per_layer = statistics_provenance(graph, stats, plan.roles, plan.stat_settings)
     for r in rows:
         r.update(per_layer[r["layer"]])
     order = {l.name: i for i, l in enumerate(graph.layers())}
@@ -181,49 +233,56 @@ def run_model(
     for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
         search_info[label]["objective_lower_bound"] = bound.objective
         search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
-    inputs = {"spec": spec_input(spec), "model": model_input(model, graph), "phase": phase, "seq_len": seq_len,
-              "batch": batch, "kv_len": kv_len, "weights": weights_input(weights), "objective": objective,
-              "search_options": options}
-    return ModelReport(spec.name, model, phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems, stats_text,
-                       search_info, provenance, inputs, graph.meta.get("layers"), objective)
+    return ModelReport(spec.name, plan.model, plan.phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems,
+                       stats_text, search_info, provenance, plan.inputs, graph.meta.get("layers"), objective)
 
 
-def _search_all(spec: Spec, tasks: list[tuple[str, Problem, Any]], objective: Any, options: dict[str, Any], jobs: int,
-                cache: ResultCache, progress: bool) -> dict[str, dict[str, Any]]:
-    """Search every ``(label, problem, statistics)`` task, cached and in worker processes when
-    ``jobs > 1``; each finished search is committed to the cache at once. Returns label -> result."""
-    found: dict[str, dict[str, Any]] = {}
-    pending = []
-    spec_key = spec.key()
-    for label, problem, rep_stats in tasks:
+def _search_all(tasks: list[tuple[Spec, str, Problem, Any, Any, dict[str, Any]]], jobs: int, cache: ResultCache,
+                progress: bool) -> list[dict[str, Any]]:
+    """Search every ``(spec, label, problem, statistics, objective, options)`` task, cached and in
+    worker processes when ``jobs > 1``; each finished search is committed to the cache at once.
+    Returns the results in task order."""
+    found: dict[int, dict[str, Any]] = {}
+    pending: dict[str, list[int]] = {}   # cache key -> the tasks it answers (searched once)
+    spec_keys: dict[int, str] = {}
+    for i, (spec, label, problem, rep_stats, objective, options) in enumerate(tasks):
+        spec_key = spec_keys.setdefault(id(spec), spec.key())
         key = cache_key("search", spec_key, problem.key(), stats_identity(rep_stats), objective, options)
-        hit = cache.get(key, check=lambda v, label=label: _decode(v, spec, label) is not None)
+        if key in pending:
+            pending[key].append(i)
+            continue
+        hit = cache.get(key, check=lambda v, spec=spec, label=label: _decode(v, spec, label) is not None)
         if hit is not None:
-            found[label] = {**hit, "cached": True}
+            found[i] = {**hit, "cached": True}
         else:
-            pending.append((label, key, problem, rep_stats))
+            pending[key] = [i]
     bar = progress_bar(len(pending), progress, "searching layers", "layer")
+
+    def done(key: str, result: dict[str, Any]) -> None:
+        cache.put(key, result)
+        for i in pending[key]:
+            found[i] = {**result, "cached": False}
+        bar.update(1)
+
     if jobs > 1 and len(pending) > 1:
         pool = shared_pool(jobs)
-        futures = {pool.submit(_search_task, spec, p, s, objective, options): (label, key) for label, key, p, s in pending}
+        futures = {pool.submit(_search_task, *_task_args(tasks[ids[0]])): key for key, ids in pending.items()}
         try:
             for fut in as_completed(futures):
-                label, key = futures[fut]
-                result = fut.result()
-                cache.put(key, result)
-                found[label] = {**result, "cached": False}
-                bar.update(1)
+                done(futures[fut], fut.result())
         finally:
             for fut in futures:
                 fut.cancel()
     else:
-        for label, key, p, s in pending:
-            result = _search_task(spec, p, s, objective, options)
-            cache.put(key, result)
-            found[label] = {**result, "cached": False}
-            bar.update(1)
+        for key, ids in pending.items():
+            done(key, _search_task(*_task_args(tasks[ids[0]])))
     bar.close()
-    return found
+    return [found[i] for i in range(len(tasks))]
+
+
+def _task_args(task: tuple[Spec, str, Problem, Any, Any, dict[str, Any]]) -> tuple[Spec, Problem, Any, Any, dict[str, Any]]:
+    spec, _, problem, rep_stats, objective, options = task
+    return spec, problem, rep_stats, objective, options
 
 
 def _decoded(result: dict[str, Any], spec: Spec, label: str) -> tuple[Problem, Any]:
@@ -269,4 +328,4 @@ def _row(name: str, label: str, mapping: str, count: int, macs: int, mapped_macs
     return row
 
 
-__all__ = ["ModelReport", "run_model"]
+__all__ = ["ModelPlan", "ModelReport", "finish_model", "plan_model", "run_model", "search_plans"]

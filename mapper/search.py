@@ -7,10 +7,10 @@ candidate's canonical encoding), and a seed makes guided runs repeatable. Every 
 carries a lower bound over the whole mapspace (mapper.bounds).
 
 The guided search (docs/search.md) screens keep patterns, descends one arm per promising
-pattern by lock-step steepest descent over factor, loop-order, keep and pair moves (one
-batch per keep pattern), halves the arms by value, and ends with an iterated local search
-(restarts and kicks) in the best patterns until ``patience`` descents bring no improvement
-or the evaluation or time budget runs out.
+pattern by lock-step steepest descent over factor, loop-order, keep and pair moves (the
+neighbours of every arm in one batch, whatever their keep patterns), halves the arms by
+value, and ends with an iterated local search (restarts and kicks) in the best patterns
+until ``patience`` descents bring no improvement or the evaluation or time budget runs out.
 """
 
 from __future__ import annotations
@@ -240,10 +240,12 @@ class _Guided:
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
                  mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
-                 max_arms: int = 32, min_batch: int = 1024):
+                 max_arms: int = 32, min_batch: int = 1024, max_batch: int = 8192):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
         self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
+        self.max_batch = max_batch  # mappings per evaluate_batch call (bounds its memory)
+        self.keep_choices = tuple(space.keep_patterns)
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
@@ -272,29 +274,26 @@ class _Guided:
 
     def evaluate(self, c: _Candidates) -> np.ndarray:
         """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
-        canonical in place; each distinct mapping is evaluated once, in one batch per keep pattern."""
+        canonical in place; each distinct mapping is evaluated once, all keep patterns in one batch."""
         space = self.space
         self.canonicalize(c)
         keys = c.keys()
-        fresh: dict[bytes, int] = {}
-        for i, (k, v) in enumerate(zip(keys, map(self.cache.get, keys))):
-            if v is None:
-                fresh.setdefault(k, i)
-        pos = np.fromiter(fresh.values(), np.int64, len(fresh))
+        new = np.nonzero(~np.fromiter(map(self.cache.__contains__, keys), bool, len(keys)))[0]
+        first = dict(zip(map(keys.__getitem__, new[::-1]), new[::-1].tolist()))  # the first position wins
+        pos = np.sort(np.fromiter(first.values(), np.int64, len(first)))
         pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
         if len(pos):
             ok = space.valid(c.idx[pos])
             for i in pos[~ok]:
                 self.cache[keys[i]] = np.inf
             pos = pos[ok]
-            T, SX, SY = space.assemble(c.idx[pos])
-            for p in np.unique(c.keep[pos]):
-                sel = np.nonzero(c.keep[pos] == p)[0]
-                group_keys = [keys[i] for i in pos[sel]]
-                batch = MappingBatch(T[sel], SX[sel], SY[sel], c.order[pos[sel]], space.keep_patterns[int(p)])
-                values = self.run(batch, group_keys)
-                for k, v in zip(group_keys, values.tolist()):
-                    self.cache[k] = v
+        for chunk in range(0, len(pos), self.max_batch):
+            rows = pos[chunk:chunk + self.max_batch]
+            T, SX, SY = space.assemble(c.idx[rows])
+            batch = MappingBatch(T, SX, SY, c.order[rows], self.keep_choices[0],
+                                 keep_choices=self.keep_choices, keep_index=c.keep[rows])
+            chunk_keys = [keys[i] for i in rows]
+            self.cache.update(zip(chunk_keys, self.run(batch, chunk_keys).tolist()))
         return np.fromiter(map(self.cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
 
     # ---- start points -----------------------------------------------------------------------

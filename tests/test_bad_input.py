@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -710,3 +711,15 @@ def test_zero_or_negative_bandwidth_in_a_spec_is_refused(tmp_path: Path, capsys:
     spec = spec_with(tmp_path, "read_bandwidth: 8", f"read_bandwidth: {value}")
     code, err = run(["search", "--spec", spec, "--model", "gpt2", *FAST], capsys)
     assert expect(code, err, None, "read_bandwidth") == "error"
+
+
+def test_a_closed_stdout_ends_quietly_after_the_outputs_are_written(tmp_path: Path) -> None:
+    """`search ... | head -1`: the reader goes away; the search still writes its files, exits
+    with 141 (SIGPIPE's shell status) and prints no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "mapper", "search", "--spec", str(DATA / "tiny_spec.yaml"), "--model",
+                             "gpt2", *FAST, "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=REPO, env={**os.environ, "BITLOOP_CACHE_DIR": str(tmp_path / "cache")})
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 141 and b"Traceback" not in err, err.decode()
+    assert (tmp_path / "out" / "summary.json").exists() and (tmp_path / "out" / "layers.csv").exists()

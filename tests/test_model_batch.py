@@ -24,16 +24,18 @@ FIELDS = ("valid", "capacity_use", "compute_cycles", "level_cycles", "cycles", "
           "energy_network_pJ", "energy_compute_pJ", "utilization", "energy_pJ")
 
 
+@pytest.mark.parametrize("shared_keep", [True, False])
 @pytest.mark.parametrize("bandwidth", ["read_bandwidth", "write_bandwidth", "shared_bandwidth"])
-def test_an_evaluated_batch_row_equals_the_mapping_alone(bandwidth: str) -> None:
+def test_an_evaluated_batch_row_equals_the_mapping_alone(bandwidth: str, shared_keep: bool) -> None:
     """Random batches on an arch whose Buffer holds the median of the batch's Buffer tiles (so
-    some rows fit and some do not) and moves 1 word per cycle (so bandwidth sets some cycles)."""
+    some rows fit and some do not) and moves 1 word per cycle (so bandwidth sets some cycles);
+    their mappings share one keep choice or each have their own."""
     mixed = spread = 0
     for seed in range(8):
-        problem, arch, mappings = _batch_case(seed)
+        problem, arch, mappings = _batch_case(seed, shared_keep=shared_keep)
         batch = batch_from_mappings(problem, mappings)
         counts = analyze(problem, arch, batch)
-        buffer_bits = (counts.tile[:, 1] * counts.kept[1]).sum(axis=1) * arch.levels[1].word_bits
+        buffer_bits = (counts.tile[:, 1] * counts.kept[:, 1]).sum(axis=1) * arch.levels[1].word_bits
         words = max(int(np.median(buffer_bits)) // arch.levels[1].word_bits, 1)
         buffer = dataclasses.replace(arch.levels[1], depth=words // arch.levels[1].block_size, **{bandwidth: 1.0})
         arch = dataclasses.replace(arch, levels=(arch.levels[0], buffer, *arch.levels[2:]))

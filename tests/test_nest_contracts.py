@@ -19,24 +19,28 @@ from workloads.problem import DataSpace, Problem, Term, gemm
 from workloads.yamlio import InputError
 
 ANALYSES = ("timeloop", "exact")
-ARRAYS = ("reads", "fills", "updates", "tile", "used_instances", "multicast", "reduction", "compute_steps",
+ARRAYS = ("kept", "reads", "fills", "updates", "tile", "used_instances", "multicast", "reduction", "compute_steps",
           "link_transfers")
 
 
-def _batch_case(seed: int, size: int = 6):
-    """``size`` random mappings of one problem and arch sharing the first one's keep choice."""
+def _batch_case(seed: int, size: int = 6, shared_keep: bool = True):
+    """``size`` random mappings of one problem and arch, sharing the first one's keep choice
+    or (``shared_keep=False``) each with its own random keep choice."""
     rng = random.Random(seed)
     problem, arch = random_problem(rng), random_arch(rng)
     mappings = [random_mapping(rng, problem, arch) for _ in range(size)]
-    keep = [lv.keep for lv in mappings[0].levels]
-    mappings = [Mapping(tuple(dataclasses.replace(lv, keep=k) for lv, k in zip(m.levels, keep))) for m in mappings]
+    if shared_keep:
+        keep = [lv.keep for lv in mappings[0].levels]
+        mappings = [Mapping(tuple(dataclasses.replace(lv, keep=k) for lv, k in zip(m.levels, keep))) for m in mappings]
     return problem, arch, mappings
 
 
+@pytest.mark.parametrize("shared_keep", [True, False])
 @pytest.mark.parametrize("analysis", ANALYSES)
 @pytest.mark.parametrize("seed", range(12))
-def test_a_batch_row_equals_the_mapping_alone(analysis: str, seed: int) -> None:
-    problem, arch, mappings = _batch_case(seed)
+def test_a_batch_row_equals_the_mapping_alone(analysis: str, seed: int, shared_keep: bool) -> None:
+    """Also when the mappings of one batch keep different data spaces (a search's batches)."""
+    problem, arch, mappings = _batch_case(seed, size=6 if shared_keep else 10, shared_keep=shared_keep)
     arch = dataclasses.replace(arch, nest_analysis=analysis)
     together = analyze(problem, arch, batch_from_mappings(problem, mappings))
     for b, m in enumerate(mappings):
@@ -93,8 +97,9 @@ def test_exact_analysis_rejects_outputs_it_cannot_count(coefficient: int) -> Non
 @pytest.mark.parametrize("seed", range(6))
 def test_batch_gives_back_its_mappings(seed: int) -> None:
     """``MappingBatch.mapping(b)`` is the b-th mapping packed by ``batch_from_mappings``: same
-    factors (unit factors dropped), loop order of the loops that run, spatial order, keep."""
-    problem, arch, mappings = _batch_case(100 + seed)
+    factors (unit factors dropped), loop order of the loops that run, spatial order, keep
+    (mappings with different keep choices in one batch)."""
+    problem, arch, mappings = _batch_case(100 + seed, shared_keep=seed % 2 == 0)
     batch = batch_from_mappings(problem, mappings)
     for b, m in enumerate(mappings):
         back = batch.mapping(b, problem)
@@ -153,12 +158,17 @@ def test_a_dimension_repeated_in_one_axis_adds_its_coefficients(analysis: str) -
     assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ARRAYS)
 
 
-def test_a_batch_needs_one_keep_choice() -> None:
+def test_a_batch_with_two_keep_choices_indexes_them() -> None:
+    """Two keep choices: the first mapping's is choice 0, the other choice 1; kept flags per row."""
     problem = gemm(2, 2, 2)
     shared = Mapping((lm(), lm(), lm({"M": 2, "N": 2, "K": 2}, "KNM")))
     other = Mapping((lm(), lm(keep={"Weights"}), lm({"M": 2, "N": 2, "K": 2}, "KNM")))
-    with pytest.raises(ValueError, match="^all mappings of a batch must share their keep/bypass choice$"):
-        batch_from_mappings(problem, [shared, other])
+    batch = batch_from_mappings(problem, [shared, other, shared])
+    assert batch.keep_index.tolist() == [0, 1, 0]
+    assert [batch.keep_of(b)[1] for b in range(3)] == [shared.levels[1].keep, frozenset({"Weights"}), shared.levels[1].keep]
+    kept = batch.kept(problem.dataspace_names)
+    assert kept[1, 1].tolist() == [name == "Weights" for name in problem.dataspace_names]
+    assert np.array_equal(kept[0], kept[2]) and kept[0, 1].all()
 
 
 def test_a_spatial_order_is_packed_and_given_back() -> None:

@@ -100,6 +100,14 @@ def _tagged_mapping(loader: Any, tag_suffix: str, node: yaml.Node) -> Any:
 
 _SafeLoaderWithTags.add_multi_constructor("!", _tagged_mapping)
 
+if getattr(yaml, "CSafeLoader", None) is not None:
+    class _CSafeLoaderWithTags(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+        """libyaml's SafeLoader with the same ``!Tag`` handling (limits: :func:`_check_events`)."""
+
+    _CSafeLoaderWithTags.add_multi_constructor("!", _tagged_mapping)
+else:  # PyYAML built without libyaml
+    _CSafeLoaderWithTags = None
+
 
 def _expanded_size(root: yaml.Node) -> int:
     """Nodes in the document with every alias expanded (shared nodes counted at each use)."""
@@ -138,12 +146,52 @@ def normalize_keys(data: Any) -> Any:
     return data
 
 
+def _check_events(text: str) -> None:
+    """Refuse, from libyaml's event stream and before anything is composed, a document nested
+    deeper than :data:`MAX_YAML_DEPTH` or holding a recursive alias (the same rules as
+    :class:`_SafeLoaderWithTags`)."""
+    depth, open_anchors = 0, []
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            open_anchors.pop()
+        elif isinstance(event, yaml.NodeEvent):
+            if isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
+                raise _YamlLimit(_mark(event.start_mark), f"recursive alias *{event.anchor}")
+            if depth + 1 > MAX_YAML_DEPTH:
+                raise _YamlLimit(_mark(event.start_mark), "too deep")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                open_anchors.append(event.anchor)
+
+
+def _parse_with_libyaml(text: str) -> Any:
+    """The document parsed by libyaml (several times faster than the pure-Python parser)."""
+    _check_events(text)
+    loader = _CSafeLoaderWithTags(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
     """Parse YAML text safely (no object construction), keeping ``!Tag`` names as ``_tag``.
 
     Documents nested deeper than :data:`MAX_YAML_DEPTH`, expanding (through aliases) to more
     than :data:`MAX_YAML_NODES` nodes, or holding a recursive alias raise :class:`InputError`.
+    libyaml parses when it is installed; a document it refuses is parsed again by the
+    pure-Python parser, whose messages name the problem.
     """
+    if _CSafeLoaderWithTags is not None:
+        try:
+            return _parse_with_libyaml(text)
+        except (yaml.YAMLError, _YamlLimit, ValueError, OverflowError):
+            pass
     loader = None
     try:
         loader = _SafeLoaderWithTags(text)
