@@ -79,7 +79,7 @@ def compare(
     """
     from mapper.cache import ResultCache
     from mapper.normalize import normalize_specs
-    from mapper.run import finish_model, plan_model, search_plans
+    from mapper.run import Searches, plan_model
 
     loaded = [s if isinstance(s, Spec) else load_spec(s) for s in specs]
     if not loaded:
@@ -94,18 +94,37 @@ def compare(
             workloads.append((model.name, str(model.meta.get("phase", phases[0])), model))
         else:
             workloads.extend((str(model), phase, None) for phase in phases)
-    plans = [[plan_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len, weights=weights,
-                         objective=objective, search_options=search_options, graph=graph, layers=layers,
-                         decode_tokens=decode_tokens, lm_head=lm_head) for spec in loaded]
-             for model, phase, graph in workloads]
-    cache = cache if cache is not None else ResultCache()
-    found = iter(search_plans([p for group in plans for p in group], jobs, cache, progress))
+    searches = Searches(jobs, cache if cache is not None else ResultCache(), progress)
+    plans = []
+    try:
+        for model, phase, graph in workloads:
+            plans.append([])
+            for spec in loaded:   # each plan's searches start while the next plans are built
+                plans[-1].append(plan_model(spec, model, phase=phase, seq_len=seq_len, batch=batch, kv_len=kv_len,
+                                            weights=weights, objective=objective, search_options=search_options,
+                                            graph=graph, layers=layers, decode_tokens=decode_tokens, lm_head=lm_head))
+                searches.submit(plans[-1][-1])
+        rows, inputs = _finish_rows(workloads, plans, labels, scales, searches)
+    finally:
+        searches.cancel()
+    geomean = {label: {"speedup": _geomean(r["speedup"] for r in rows if r["spec"] == label),
+                       "energy_norm": _geomean(r["energy_norm"] for r in rows if r["spec"] == label)}
+               for label in labels}
+    return {"baseline": labels[0], "normalize": normalize, "rows": rows, "geomean": geomean, "inputs": inputs}
+
+
+def _finish_rows(workloads: list[tuple[str, str, Any]], plans: list[list[Any]], labels: list[str],
+                 scales: list[float], searches: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Finish every plan (workload-major, one per spec) into a compare row; rows of one workload
+    are normalized to its first spec. Returns (rows, the digests of the inputs)."""
+    from mapper.run import finish_model
+
     rows: list[dict[str, Any]] = []
     inputs: dict[str, Any] = {"specs": {}, "models": {}}
-    for (model, phase, graph), group_plans in zip(workloads, plans):
+    for (model, phase, _), group_plans in zip(workloads, plans):
         group = []
         for plan, label, scale in zip(group_plans, labels, scales):
-            rep = finish_model(plan, next(found), cache)
+            rep = finish_model(plan, searches)
             inputs["specs"].setdefault(label, rep.inputs["spec"])
             inputs["models"][f"{model} ({phase})"] = rep.inputs["model"]
             inputs.update({k: rep.inputs[k] for k in ("seq_len", "batch", "kv_len", "weights", "objective", "search_options")})
@@ -123,10 +142,7 @@ def compare(
             row["speedup"] = base["seconds"] / row["seconds"] if row["seconds"] > 0 else float("inf")
             row["energy_norm"] = row["energy_pJ"] / base["energy_pJ"] if base["energy_pJ"] > 0 else float("nan")
         rows.extend(group)
-    geomean = {label: {"speedup": _geomean(r["speedup"] for r in rows if r["spec"] == label),
-                       "energy_norm": _geomean(r["energy_norm"] for r in rows if r["spec"] == label)}
-               for label in labels}
-    return {"baseline": labels[0], "normalize": normalize, "rows": rows, "geomean": geomean, "inputs": inputs}
+    return rows, inputs
 
 
 def to_dataframe(result: dict[str, Any]) -> Any:

@@ -93,7 +93,7 @@ class Mapspace:
         allowed divisor of what remains, so only allowed tuples are ever materialized."""
         parts = []
         for bound in self.padded_bounds(self.problem.bounds[dim]):
-            divs = np.array([f for f in range(1, bound + 1) if bound % f == 0], I64)
+            divs = _divisors(bound)
             allowed = np.array([[self._slot_allows(s, dim, int(f)) for f in divs] for s in self.slots], bool)
             rows, rest = np.zeros((1, 0), I64), np.array([bound], I64)
             for s in range(len(self.slots) - 1):
@@ -339,3 +339,10 @@ class Mapspace:
             for rank, d in enumerate(lc.permutation):  # innermost first -> largest keys
                 keys[:, i, self.problem.dims.index(d)] = 2.0 + (len(lc.permutation) - rank)
         return np.argsort(keys, axis=2, kind="stable").astype(I64)
+
+
+def _divisors(n: int) -> np.ndarray:
+    """The divisors of ``n`` >= 1, ascending (pairs d, n // d for d up to sqrt(n))."""
+    low = np.arange(1, math.isqrt(n) + 1, dtype=I64)
+    low = low[n % low == 0]
+    return np.unique(np.concatenate([low, n // low]))

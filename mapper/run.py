@@ -9,13 +9,13 @@ finished one is committed to the result cache at once, so an interrupted run res
 redoing finished layers.
 
 A run has three steps: :func:`plan_model` (graph, statistics, unique shapes),
-:func:`search_plans` (the searches of any number of plans in one worker pool: ``compare``
+:class:`Searches` (the searches of any number of plans in one worker pool: ``compare``
 searches all its specs and models together) and :func:`finish_model` (per-layer evaluation).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,25 +171,91 @@ def run_model(
     """
     plan = plan_model(spec, model, phase, seq_len, batch, kv_len, weights, objective, search_options, graph, layers,
                       decode_tokens, lm_head)
-    cache = cache if cache is not None else ResultCache()
-    found = search_plans([plan], jobs, cache, progress)[0]
-    return finish_model(plan, found, cache)
+    searches = Searches(jobs, cache if cache is not None else ResultCache(), progress)
+    try:
+        searches.submit(plan)
+        return finish_model(plan, searches)
+    finally:
+        searches.cancel()
 
 
-def search_plans(plans: list[ModelPlan], jobs: int, cache: ResultCache, progress: bool = False) -> list[dict[str, dict[str, Any]]]:
-    """One search per unique shape of every plan (cached), all plans' searches in one pool of
-    ``jobs`` workers, so the workers stay busy across specs and models. Per plan: label -> result."""
-    tasks = [(plan.spec, label, problem, st, plan.objective, plan.options) for plan in plans for label, problem, st in plan.tasks]
-    results = iter(_search_all(tasks, jobs, cache, progress))
-    return [{label: next(results) for label, _, _ in plan.tasks} for plan in plans]
+class Searches:
+    """The searches of any number of plans (one per unique shape, cached) in one pool of ``jobs``
+    worker processes: plans are submitted as they are built and finished as their searches
+    complete, so the workers stay busy while the main process plans and finishes (``compare``
+    runs all its specs and models this way). Each finished search is committed to the cache
+    when its result is taken; one cache key is searched once."""
+
+    def __init__(self, jobs: int, cache: ResultCache, progress: bool = False) -> None:
+        self.jobs, self.cache, self.progress = jobs, cache, progress
+        self._results: dict[str, dict[str, Any]] = {}      # cache key -> result
+        self._futures: dict[str, Future] = {}              # cache key -> running search (jobs > 1)
+        self._serial: dict[str, tuple] = {}                # cache key -> search arguments (jobs == 1)
+        self._keys: dict[int, dict[str, str]] = {}         # id(plan) -> label -> cache key
+        self._spec_keys: dict[int, str] = {}
+
+    def submit(self, plan: ModelPlan) -> None:
+        """Look up every search of ``plan`` in the cache and start the missing ones."""
+        self._keys[id(plan)] = {label: self.start(plan.spec, label, problem, st, plan.objective, plan.options)
+                                for label, problem, st in plan.tasks}
+
+    def start(self, spec: Spec, label: str, problem: Problem, stats: Any, objective: Any, options: dict[str, Any]) -> str:
+        """Start one search (unless cached or already started); returns its cache key."""
+        if id(spec) not in self._spec_keys:
+            self._spec_keys[id(spec)] = spec.key()
+        key = cache_key("search", self._spec_keys[id(spec)], problem.key(), stats_identity(stats), objective, options)
+        if key in self._results or key in self._futures or key in self._serial:
+            return key
+        hit = self.cache.get(key, check=lambda v: _decode(v, spec, label) is not None)
+        if hit is not None:
+            self._results[key] = {**hit, "cached": True}
+        elif self.jobs > 1:
+            self._futures[key] = shared_pool(self.jobs).submit(_search_task, spec, problem, stats, objective, options)
+        else:
+            self._serial[key] = (spec, problem, stats, objective, options)
+        return key
+
+    def result(self, key: str) -> dict[str, Any]:
+        """The result of a started search: waits for it (or runs it, with one job) and caches it."""
+        if key not in self._results:
+            value = self._futures.pop(key).result() if key in self._futures else _search_task(*self._serial.pop(key))
+            self.cache.put(key, value)
+            self._results[key] = {**value, "cached": False}
+        return self._results[key]
+
+    def results(self, plan: ModelPlan) -> dict[str, dict[str, Any]]:
+        """label -> search result for every unique shape of a submitted plan. While it waits,
+        every search that finishes (of any plan) is committed to the cache at once."""
+        keys = self._keys[id(plan)]
+        todo = set(keys.values()) - set(self._results)
+        bar = progress_bar(len(todo), self.progress, "searching layers", "layer")
+        while todo & set(self._futures):
+            wait(list(self._futures.values()), return_when=FIRST_COMPLETED)
+            for key in [k for k, fut in self._futures.items() if fut.done()]:
+                self.result(key)
+                bar.update(key in todo)
+        for key in todo - set(self._results):
+            self.result(key)
+            bar.update(1)
+        bar.close()
+        return {label: self._results[key] for label, key in keys.items()}
+
+    def cancel(self) -> None:
+        """End the run (normally, by an error or an interrupt): commit the searches that finished,
+        cancel the ones not started."""
+        for key, fut in list(self._futures.items()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.result(key)
+            else:
+                fut.cancel()
 
 
-def finish_model(plan: ModelPlan, found: dict[str, dict[str, Any]], cache: ResultCache) -> ModelReport:
-    """Evaluate every layer of a plan on its shape's mapping (``found``: :func:`search_plans`) with
-    its own statistics; a layer whose statistics make that mapping overflow a buffer (more
-    stored bits per element than the statistics the search used) gets a search of its own."""
+def finish_model(plan: ModelPlan, searches: "Searches") -> ModelReport:
+    """Evaluate every layer of a submitted plan on its shape's mapping with its own statistics;
+    a layer whose statistics make that mapping overflow a buffer (more stored bits per element
+    than the statistics the search used) gets a search of its own."""
     spec, graph, stats, options, objective = plan.spec, plan.graph, plan.stats, plan.options, plan.objective
-    found = dict(found)
+    found = searches.results(plan)
     parts = [l.name for l in spec.arch.levels] + [spec.arch.compute.name]
     rows, stats_text, mappings, problems = [], {}, {}, {}
     search_bounds: dict[str, LowerBound] = {}
@@ -209,7 +275,7 @@ def finish_model(plan: ModelPlan, found: dict[str, dict[str, Any]], cache: Resul
                 ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz, check_capacity=False)
                 if not bool(ev.batch.valid[0]):
                     own = f"{label}~{len(mappings)}"
-                    found[own] = _search_all([(spec, own, problem, stats.get(name), objective, options)], 1, cache, False)[0]
+                    found[own] = searches.result(searches.start(spec, own, problem, stats.get(name), objective, options))
                     mapped, mapping = _decoded(found[own], spec, own)
                     ev = evaluate(mapped, spec.arch, mapping, spec.ert, models, clock_MHz=spec.clock_MHz)
                 mappings[own] = found[own]["mapping_yaml"]
@@ -235,54 +301,6 @@ def finish_model(plan: ModelPlan, found: dict[str, dict[str, Any]], cache: Resul
         search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
     return ModelReport(spec.name, plan.model, plan.phase, spec.clock_MHz, spec.area_um2, rows, parts, mappings, problems,
                        stats_text, search_info, provenance, plan.inputs, graph.meta.get("layers"), objective)
-
-
-def _search_all(tasks: list[tuple[Spec, str, Problem, Any, Any, dict[str, Any]]], jobs: int, cache: ResultCache,
-                progress: bool) -> list[dict[str, Any]]:
-    """Search every ``(spec, label, problem, statistics, objective, options)`` task, cached and in
-    worker processes when ``jobs > 1``; each finished search is committed to the cache at once.
-    Returns the results in task order."""
-    found: dict[int, dict[str, Any]] = {}
-    pending: dict[str, list[int]] = {}   # cache key -> the tasks it answers (searched once)
-    spec_keys: dict[int, str] = {}
-    for i, (spec, label, problem, rep_stats, objective, options) in enumerate(tasks):
-        spec_key = spec_keys.setdefault(id(spec), spec.key())
-        key = cache_key("search", spec_key, problem.key(), stats_identity(rep_stats), objective, options)
-        if key in pending:
-            pending[key].append(i)
-            continue
-        hit = cache.get(key, check=lambda v, spec=spec, label=label: _decode(v, spec, label) is not None)
-        if hit is not None:
-            found[i] = {**hit, "cached": True}
-        else:
-            pending[key] = [i]
-    bar = progress_bar(len(pending), progress, "searching layers", "layer")
-
-    def done(key: str, result: dict[str, Any]) -> None:
-        cache.put(key, result)
-        for i in pending[key]:
-            found[i] = {**result, "cached": False}
-        bar.update(1)
-
-    if jobs > 1 and len(pending) > 1:
-        pool = shared_pool(jobs)
-        futures = {pool.submit(_search_task, *_task_args(tasks[ids[0]])): key for key, ids in pending.items()}
-        try:
-            for fut in as_completed(futures):
-                done(futures[fut], fut.result())
-        finally:
-            for fut in futures:
-                fut.cancel()
-    else:
-        for key, ids in pending.items():
-            done(key, _search_task(*_task_args(tasks[ids[0]])))
-    bar.close()
-    return [found[i] for i in range(len(tasks))]
-
-
-def _task_args(task: tuple[Spec, str, Problem, Any, Any, dict[str, Any]]) -> tuple[Spec, Problem, Any, Any, dict[str, Any]]:
-    spec, _, problem, rep_stats, objective, options = task
-    return spec, problem, rep_stats, objective, options
 
 
 def _decoded(result: dict[str, Any], spec: Spec, label: str) -> tuple[Problem, Any]:
@@ -328,4 +346,4 @@ def _row(name: str, label: str, mapping: str, count: int, macs: int, mapped_macs
     return row
 
 
-__all__ = ["ModelPlan", "ModelReport", "finish_model", "plan_model", "run_model", "search_plans"]
+__all__ = ["ModelPlan", "ModelReport", "Searches", "finish_model", "plan_model", "run_model"]

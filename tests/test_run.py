@@ -252,3 +252,42 @@ def test_a_layer_whose_statistics_overflow_the_shared_mapping_gets_its_own(tmp_p
                                     "problem_yaml": report.problems[own]}, spec, own)
     again = evaluate(mapped, spec.arch, mapping, spec.ert, models["wide"])   # fits (raises otherwise)
     assert rows["fc2"]["cycles"] == again.cycles and rows["fc2"]["energy_pJ"] == pytest.approx(again.energy_pJ)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_searches_of_several_plans_run_once_per_cache_key(tmp_path: Path, jobs: int) -> None:
+    """Two plans of one spec share the GEMM(32,16,64) shape: 2 unique searches for 3 shapes
+    asked; both plans get the same results; a new Searches finds all of them in the cache."""
+    from mapper.run import Searches, finish_model, plan_model
+
+    spec = load_spec(SPEC)
+    small = LayerGraph("small")
+    small.add_layer("fc", gemm(32, 16, 64), "linear")
+    cache = ResultCache(tmp_path / "c.sqlite")
+    searches = Searches(jobs, cache)
+    plans = [plan_model(spec, "toy", graph=_graph(), search_options=FAST), plan_model(spec, "small", graph=small, search_options=FAST)]
+    for plan in plans:
+        searches.submit(plan)
+    toy, alone = (finish_model(p, searches) for p in plans)
+    searches.cancel()
+    assert cache.count() == 2
+    assert alone.rows[0]["energy_pJ"] == {r["layer"]: r for r in toy.rows}["fc1"]["energy_pJ"]
+    again = Searches(jobs, cache)
+    again.submit(plans[0])
+    assert all(v["cached"] for v in again.results(plans[0]).values())
+
+
+def test_an_ended_run_commits_the_searches_that_finished(tmp_path: Path) -> None:
+    """Searches finished in the workers but not yet taken (the run stops before finishing their
+    plan) are committed by ``cancel``: a rerun finds them in the cache."""
+    from concurrent.futures import wait
+
+    from mapper.run import Searches, plan_model
+
+    cache = ResultCache(tmp_path / "c.sqlite")
+    searches = Searches(2, cache)
+    searches.submit(plan_model(load_spec(SPEC), "toy", graph=_graph(), search_options=FAST))
+    wait(list(searches._futures.values()))
+    assert cache.count() == 0
+    searches.cancel()
+    assert cache.count() == 2
