@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -110,21 +111,23 @@ def _cached_table(key: np.ndarray, ends: np.ndarray, steps: np.ndarray, mesh_x: 
     return table
 
 
-def _digit_changes(ends: np.ndarray, stride: np.ndarray) -> np.ndarray:
-    """[P, G, 4] the changes adding ``stride`` can make to each digit of a child id:
-    ``h_g + carry_in - end_g * carry_out`` for carries a digit in [0, end) allows
-    (``NO_DIFFERENCE`` where impossible); h = the stride's digits."""
-    P, G = ends.shape
-    radix = np.concatenate([np.ones((P, 1), I64), np.cumprod(ends[:, :-1], axis=1)], axis=1)
-    h = (stride[:, None] // radix) % ends
+def _digit_changes(ends: np.ndarray, g: np.ndarray, stride: np.ndarray) -> np.ndarray:
+    """[P, AX, 4] the changes adding ``stride`` can make to digit ``g`` [P, AX] of a child id
+    (digits innermost first, ``ends`` [P, G] their bounds): ``h + carry_in - end * carry_out``
+    for the carries a digit in [0, end) allows (``NO_DIFFERENCE`` where impossible); h = the
+    stride's digit."""
+    radix = np.concatenate([np.ones((len(ends), 1), I64), np.cumprod(ends[:, :-1], axis=1)], axis=1)
+    end = np.take_along_axis(ends, g, axis=1)                                   # [P, AX]
+    h = (stride[:, None] // np.take_along_axis(radix, g, axis=1)) % end
+    fits = (stride < ends.prod(axis=1))[:, None]
     options = []
     for c_in in (0, 1):
         for c_out in (0, 1):
             total = h + c_in
-            ok = (total >= 1) if c_out else (total <= ends - 1)
+            ok = fits & ((total >= 1) if c_out else (total <= end - 1))
             if c_in:
-                ok = ok & (np.arange(G)[None, :] > 0)
-            options.append(np.where(ok & (stride < ends.prod(axis=1))[:, None], total - ends * c_out, NO_DIFFERENCE))
+                ok &= g > 0
+            options.append(np.where(ok, total - end * c_out, NO_DIFFERENCE))
     return np.stack(options, axis=2)
 
 
@@ -144,7 +147,7 @@ def _may_be_neighbour_difference(ends: np.ndarray, steps: np.ndarray, strides: l
     a = np.take_along_axis(steps, g[:, None, :], axis=1)[:, 0, :]              # [P, AX]
     out = np.zeros(P, bool)
     for stride in strides:
-        change = np.take_along_axis(_digit_changes(ends, stride), g[:, :, None], axis=1)   # [P, AX, 4]
+        change = _digit_changes(ends, g, stride)                                 # [P, AX, 4]
         size = change * a[:, :, None]
         ok = np.any((change != NO_DIFFERENCE) & ((size == delta[:, :, None]) | (size == -delta[:, :, None])), axis=2)
         out |= np.all(np.where(n_moving == 0, delta == 0, np.where(n_moving == 1, ok, True)), axis=1)
@@ -265,9 +268,17 @@ class Mesh:
         return linked, remaining
 
 
+@lru_cache(maxsize=None)
+def _hash_weights(width: int) -> np.ndarray:
+    """Fixed odd random weights that hash a row of ``width`` int64 values into one."""
+    weights = np.random.default_rng(12345).integers(1, 2**62, size=width, dtype=np.int64) | 1
+    weights.flags.writeable = False
+    return weights
+
+
 def _group_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of the first row of each group, group of each row) for equal rows of ``key``."""
-    weights = np.random.default_rng(12345).integers(1, 2**62, size=key.shape[1], dtype=np.int64) | 1
+    weights = _hash_weights(key.shape[1])
     with np.errstate(over="ignore"):
         h = (key * weights).sum(axis=1)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
