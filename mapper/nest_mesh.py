@@ -216,30 +216,31 @@ class Mesh:
         pr, pq = np.nonzero(active)
         if len(pr) == 0:
             return linked, remaining
+        # The fan-out's loops are the same for every query of a row: per-row arrays over the
+        # rows with a query (``live``), indexed per query through ``li``.
+        live = np.nonzero(active.any(axis=1))[0]
+        li = np.searchsorted(live, pr)
         lay = self.layout(s)
-        at = rows[pr]
-        wanted = queries[pr, pq]
+        ends, dims = lay.ends[rows[live]], lay.dims[rows[live]]                  # [R, G]
+        axis_of = np.where(A.any(axis=0), A.argmax(axis=0), AX)               # [D] (AX: none)
+        span = np.take_along_axis(child_ext[live], dims, axis=1) * lay.x_span[rows[live]]
+        scalar = np.where(ends > 1, A.sum(axis=0)[dims] * span, 0)             # [R, G]
         # Quick test: per axis, a neighbour difference is no larger than the children's spread
         # (each dimension indexes one axis: scalar steps, summed per axis with bincount).
-        P = len(pr)
-        ends, dims = lay.ends[at], lay.dims[at]
-        axis_of = np.where(A.any(axis=0), A.argmax(axis=0), AX)               # [D] (AX: none)
-        coef = A.sum(axis=0)
-        span = np.take_along_axis(child_ext[pr], dims, axis=1) * lay.x_span[at]
-        scalar = np.where(ends > 1, coef[dims] * span, 0)                      # [P, G]
-        slot = np.arange(P)[:, None] * (AX + 1) + axis_of[dims]
+        slot = np.arange(len(live))[:, None] * (AX + 1) + axis_of[dims]
         spread = np.bincount(slot.ravel(), weights=((ends - 1) * np.abs(scalar)).ravel(),
-                             minlength=P * (AX + 1)).reshape(P, AX + 1)[:, :AX]
-        keep = np.nonzero(np.all(np.abs(wanted) <= spread, axis=1))[0]
+                             minlength=len(live) * (AX + 1)).reshape(len(live), AX + 1)[:, :AX]
+        wanted = queries[pr, pq]
+        keep = np.nonzero(np.all(np.abs(wanted) <= spread[li], axis=1))[0]
         if len(keep) == 0:
             return linked, remaining
-        pr, pq, at, ends, wanted = pr[keep], pq[keep], at[keep], ends[keep], wanted[keep]
-        onehot = axis_of[dims[keep]][:, :, None] == np.arange(AX)[None, None, :]
-        steps = np.where(onehot, scalar[keep][:, :, None], 0)                   # [P, G, AX]
-        unit = np.gcd.reduce(np.abs(steps), axis=1)                          # [P, AX]
+        pr, pq, li, wanted = pr[keep], pq[keep], li[keep], wanted[keep]
+        steps = np.where(axis_of[dims][:, :, None] == np.arange(AX)[None, None, :], scalar[:, :, None], 0)  # [R, G, AX]
+        unit = np.gcd.reduce(np.abs(steps), axis=1)[li]                     # [P, AX]
         divisible = np.all(np.where(unit > 0, wanted % np.maximum(unit, 1) == 0, wanted == 0), axis=1)
         keep = np.nonzero(divisible)[0]
-        pr, pq, at, ends, steps, wanted, unit = pr[keep], pq[keep], at[keep], ends[keep], steps[keep], wanted[keep], unit[keep]
+        pr, pq, li, wanted, unit = pr[keep], pq[keep], li[keep], wanted[keep], unit[keep]
+        at, ends, steps = rows[pr], ends[li], steps[li]
         mesh_x, mesh_y = self.mesh_x[at, s], self.mesh_y[at, s]
         # Finer test: a left/right (id +- 1) or up/down (id +- mesh_x) neighbour difference.
         hit = _may_be_neighbour_difference(ends, steps, [np.ones(len(pr), I64), mesh_x], wanted)

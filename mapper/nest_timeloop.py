@@ -175,7 +175,10 @@ def _compute_child(mesh: Mesh, s: int, A: np.ndarray, loops: LoopArrays, slots: 
         return _LevelAccesses(plain, plain.copy(), np.zeros(B))
     n = L * D
     rows = np.arange(B)
-    queries = slots.unpack(slots.T_code(n, rows))
+    codes = slots.T_code(n, rows)
+    asked = slots.present & (fan > 1)[:, None]        # only these translations are looked up
+    queries = np.zeros(codes.shape + (len(slots.radix),), I64)
+    queries[asked] = slots.unpack(codes[asked])
     weights = np.where(slots.present, slots.count, 0.0)
     return _with_links(mesh, s, A, np.ones((B, D), I64), fan, plain, queries, weights, rows)
 
