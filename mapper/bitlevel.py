@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Any
 
 from mapper.model import BitLevelModels, DenseMAC
@@ -25,19 +27,41 @@ def layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
     return _layer_models(spec, stats)
 
 
+# Work and format models built from statistics, by (work model, format model, statistics
+# identity): every shape of a model with the same statistics shares them (bounded, oldest out).
+_BUILT: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_BUILT_MAX = 1024
+
+
+def _built_models(spec: Spec, stats: Any | None) -> tuple[Any, Any]:
+    """(work model, format model or None) of ``spec`` for ``stats``, memoized."""
+    key = json.dumps([spec.work_model, spec.format_model, stats_identity(stats)], sort_keys=True, default=repr)
+    if key in _BUILT:
+        _BUILT.move_to_end(key)
+        return _BUILT[key]
+    from sparsity_models import build_format_model, build_work_model
+
+    family = spec.work_model["family"]
+    work = build_work_model(family, {k: v for k, v in spec.work_model.items() if k != "family"}, stats)
+    fmt = None
+    if spec.format_model is not None:
+        fparams = {k: v for k, v in spec.format_model.items() if k not in ("family", "levels")}
+        fmt = build_format_model(spec.format_model["family"], fparams, stats)
+    _BUILT[key] = (work, fmt)
+    if len(_BUILT) > _BUILT_MAX:
+        _BUILT.popitem(last=False)
+    return work, fmt
+
+
 def _layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
     family = spec.work_model["family"]
     params = {k: v for k, v in spec.work_model.items() if k != "family"}
     try:
         if family == "dense" and not params and spec.format_model is None:
             return BitLevelModels(DenseMAC(), None, None, spec.lockstep_level)
-        from sparsity_models import build_format_model, build_work_model
-
-        work = build_work_model(family, params, stats)
-        fmt, levels = None, None
+        work, fmt = _built_models(spec, stats)
+        levels = None
         if spec.format_model is not None:
-            fparams = {k: v for k, v in spec.format_model.items() if k not in ("family", "levels")}
-            fmt = build_format_model(spec.format_model["family"], fparams, stats)
             levels = as_list(spec.format_model.get("levels"), spec.source, "spec.format_model.levels") \
                 if "levels" in spec.format_model else None
     except InputError as exc:
