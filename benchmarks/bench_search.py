@@ -13,7 +13,9 @@ second inside the search. Targets (issue 15): spread <= 1 %, worst gap <= 2 %.
 
 ``--budgets``: the whole-model default budget (mapper.run.DEFAULT_SEARCH) against 60,000
 evaluations on every unique layer of GPT-2 on Panacea and ResNet-18 on BitVert, per seed:
-the objectives and how many differ.
+the objectives and how many differ. ``--batches``: on the same layers, the default budget with
+descent steps of at least 128 or 256 new candidates (``search(min_batch=...)``): CPU seconds
+and the gap to the best objective found.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 from cases import CASES_DIR, load_case  # noqa: E402
 
 from mapper.arch import arch_from_dict  # noqa: E402
@@ -95,6 +98,44 @@ def budgets(seeds: int) -> None:
     print(f"default budget ({DEFAULT_SEARCH['max_evaluations']} evaluations) differs from 60,000 in {differ} of {total} searches")
 
 
+def batches(seeds: int) -> None:
+    """The whole-model default budget with descent steps of at least 128 or 256 new candidates,
+    on every unique layer of GPT-2/Panacea and ResNet-18/BitVert: CPU seconds and the gap to the
+    best objective any run found (the default budget or 60,000 evaluations, seeds 0..N-1)."""
+    from mapper.bitlevel import layer_models
+    from mapper.run import DEFAULT_SEARCH
+    from mapper.spec import load_spec
+    from workloads.zoo import build_graph
+
+    budget = DEFAULT_SEARCH["max_evaluations"]
+    floors = (128, 256)
+    layers = [(spec, problem) for name, model in (("panacea", "gpt2"), ("bitvert", "resnet18"))
+              for spec in [load_spec(name)] for problem, _ in build_graph(model, phase="prefill", seq_len=256).unique_problems()]
+    models = {id(spec): layer_models(spec, None) for spec, _ in layers}
+
+    def run(seed: int, **options) -> tuple[np.ndarray, float]:
+        start = time.process_time()
+        values = [search(p, spec.arch, spec.constraints_for(p), ert=spec.ert, models=models[id(spec)],
+                         clock_MHz=spec.clock_MHz, **{**DEFAULT_SEARCH, "seed": seed, **options}).objective for spec, p in layers]
+        return np.array(values), time.process_time() - start
+
+    found: dict[int, list[np.ndarray]] = {f: [] for f in floors}
+    cpu = dict.fromkeys(floors, 0.0)
+    best = np.full(len(layers), np.inf)
+    for seed in range(seeds):
+        best = np.minimum(best, run(seed, max_evaluations=60_000)[0])
+        for floor in floors:
+            values, seconds = run(seed, min_batch=min(1024, max(floor, budget // 64)))
+            found[floor].append(values)
+            cpu[floor] += seconds
+    for floor in floors:
+        best = np.minimum(best, np.min(found[floor], axis=0))
+    for floor in floors:
+        gap = np.array(found[floor]) / best - 1
+        print(f"steps of >= {floor} candidates: {cpu[floor]:.1f} CPU-s; gap to the best found: mean {100 * gap.mean():.2f} %, "
+              f"max {100 * gap.max():.2f} %; at the best in {100 * np.mean(gap < 1e-9):.0f} % of {gap.size} (layer, seed)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, default=10)
@@ -102,9 +143,13 @@ def main() -> None:
     ap.add_argument("--no-exhaustive", action="store_true", help="skip the exhaustive optima")
     ap.add_argument("--exhaustive-limit", type=int, default=10_000_000, help="largest mapspace searched exhaustively")
     ap.add_argument("--budgets", action="store_true", help="compare the whole-model default budget with 60,000 evaluations")
+    ap.add_argument("--batches", action="store_true", help="compare descent steps of >= 128 and >= 256 candidates")
     args = ap.parse_args()
     if args.budgets:
         budgets(args.seeds)
+        return
+    if args.batches:
+        batches(args.seeds)
         return
     print(f"{'case':<27} {'points':>10} {'exhaustive':>11} {'best':>11} {'worst':>11} {'spread%':>7} {'gap%':>6} "
           f"{'bound gap%':>10} {'evals':>7} {'s/seed':>6} {'maps/s':>8}", flush=True)

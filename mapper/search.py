@@ -127,6 +127,7 @@ def search(
     max_evaluations: int = 200_000, time_limit_s: float | None = None, exhaustive_limit: int = 300_000,
     patience: int = 40, population: int = 48, mutants: int = 256, imperfect: bool = False,
     progress: Callable[[int, float], None] | None = None, clock_MHz: float | None = None,
+    min_batch: int | None = None,
 ) -> SearchResult:
     """Find the best mapping of ``problem`` on ``arch``.
 
@@ -135,6 +136,8 @@ def search(
     ``max_evaluations`` evaluations and ``time_limit_s`` seconds; it stops after ``patience``
     restart/kick descents in a row without improvement; ``mutants`` random mappings are
     screened per keep pattern and ``population`` of them kept per pattern as restart points.
+    ``min_batch``: new candidates per descent step of an arm (topped up with pair moves); None:
+    ``min(1024, max(256, max_evaluations // 64))`` (docs/search.md, ``bench_search.py --batches``).
     ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
@@ -172,8 +175,9 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
+        step = min_batch if min_batch is not None else min(1024, max(256, max_evaluations // 64))
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
-                mutants, objective_of(energy_lb, cycles_lb, objective)).run_search()
+                mutants, objective_of(energy_lb, cycles_lb, objective), min_batch=step).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -243,7 +247,7 @@ class _Guided:
                  max_arms: int = 32, min_batch: int = 1024, max_batch: int = 8192):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
-        self.min_batch = min(min_batch, max(128, max_evaluations // 64))  # small budgets take smaller steps
+        self.min_batch = min_batch  # new candidates per descent step of an arm
         self.max_batch = max_batch  # mappings per evaluate_batch call (bounds its memory)
         self.keep_choices = tuple(space.keep_patterns)
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
