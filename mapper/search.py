@@ -137,7 +137,7 @@ def search(
     restart/kick descents in a row without improvement; ``mutants`` random mappings are
     screened per keep pattern and ``population`` of them kept per pattern as restart points.
     ``min_batch``: new candidates per descent step of an arm (topped up with pair moves); None:
-    ``min(1024, max(256, max_evaluations // 64))`` (docs/search.md, ``bench_search.py --batches``).
+    ``min(1024, max(128, max_evaluations // 64))`` (docs/search.md, ``bench_search.py --batches``).
     ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
@@ -175,7 +175,7 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
-        step = min_batch if min_batch is not None else min(1024, max(256, max_evaluations // 64))
+        step = min_batch if min_batch is not None else min(1024, max(128, max_evaluations // 64))
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
                 mutants, objective_of(energy_lb, cycles_lb, objective), min_batch=step).run_search()
 
