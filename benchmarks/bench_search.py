@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -75,26 +76,44 @@ def cases() -> list[tuple[str, object, object, object, EnergyTable]]:
     return out
 
 
-def budgets(seeds: int) -> None:
+def whole_model_layers() -> list[tuple[str, str, Any, Any, Any]]:
+    """(spec name, model, spec, its synthetic-statistics models, problem) for every unique layer
+    of GPT-2 on Panacea and ResNet-18 on BitVert (prefill, 256 tokens)."""
     from mapper.bitlevel import layer_models
-    from mapper.run import DEFAULT_SEARCH
     from mapper.spec import load_spec
     from workloads.zoo import build_graph
 
-    large = {**DEFAULT_SEARCH, "max_evaluations": 60_000}
-    differ = total = 0
+    out = []
     for spec_name, model in (("panacea", "gpt2"), ("bitvert", "resnet18")):
         spec = load_spec(spec_name)
         models = layer_models(spec, None)
-        for problem, _ in build_graph(model, phase="prefill", seq_len=256).unique_problems():
-            row = []
-            for seed in range(seeds):
-                runs = [search(problem, spec.arch, spec.constraints_for(problem), ert=spec.ert, models=models,
-                               clock_MHz=spec.clock_MHz, **{**opts, "seed": seed}) for opts in (DEFAULT_SEARCH, large)]
-                differ += runs[0].objective != runs[1].objective
-                total += 1
-                row.append(f"{runs[0].objective:.5g}/{runs[1].objective:.5g}")
-            print(f"{spec_name:<8} {model:<9} {str(problem.bounds):<62} default/60k per seed: {'  '.join(row)}", flush=True)
+        out += [(spec_name, model, spec, models, problem)
+                for problem, _ in build_graph(model, phase="prefill", seq_len=256).unique_problems()]
+    return out
+
+
+def search_layer(layer: tuple[str, str, Any, Any, Any], **options: Any) -> Any:
+    """The whole-model search (mapper.run.DEFAULT_SEARCH, changed by ``options``) of one layer."""
+    from mapper.run import DEFAULT_SEARCH
+
+    _, _, spec, models, problem = layer
+    return search(problem, spec.arch, spec.constraints_for(problem), ert=spec.ert, models=models,
+                  clock_MHz=spec.clock_MHz, **{**DEFAULT_SEARCH, **options})
+
+
+def budgets(seeds: int) -> None:
+    from mapper.run import DEFAULT_SEARCH
+
+    differ = total = 0
+    for layer in whole_model_layers():
+        row = []
+        for seed in range(seeds):
+            runs = [search_layer(layer, seed=seed), search_layer(layer, seed=seed, max_evaluations=60_000)]
+            differ += runs[0].objective != runs[1].objective
+            total += 1
+            row.append(f"{runs[0].objective:.5g}/{runs[1].objective:.5g}")
+        spec_name, model, _, _, problem = layer
+        print(f"{spec_name:<8} {model:<9} {str(problem.bounds):<62} default/60k per seed: {'  '.join(row)}", flush=True)
     print(f"default budget ({DEFAULT_SEARCH['max_evaluations']} evaluations) differs from 60,000 in {differ} of {total} searches")
 
 
@@ -102,21 +121,15 @@ def batches(seeds: int) -> None:
     """The whole-model default budget with descent steps of at least 128 or 256 new candidates,
     on every unique layer of GPT-2/Panacea and ResNet-18/BitVert: CPU seconds and the gap to the
     best objective any run found (the default budget or 60,000 evaluations, seeds 0..N-1)."""
-    from mapper.bitlevel import layer_models
     from mapper.run import DEFAULT_SEARCH
-    from mapper.spec import load_spec
-    from workloads.zoo import build_graph
+    from mapper.search import default_min_batch
 
-    budget = DEFAULT_SEARCH["max_evaluations"]
     floors = (128, 256)
-    layers = [(spec, problem) for name, model in (("panacea", "gpt2"), ("bitvert", "resnet18"))
-              for spec in [load_spec(name)] for problem, _ in build_graph(model, phase="prefill", seq_len=256).unique_problems()]
-    models = {id(spec): layer_models(spec, None) for spec, _ in layers}
+    layers = whole_model_layers()
 
-    def run(seed: int, **options) -> tuple[np.ndarray, float]:
+    def run(seed: int, **options: Any) -> tuple[np.ndarray, float]:
         start = time.process_time()
-        values = [search(p, spec.arch, spec.constraints_for(p), ert=spec.ert, models=models[id(spec)],
-                         clock_MHz=spec.clock_MHz, **{**DEFAULT_SEARCH, "seed": seed, **options}).objective for spec, p in layers]
+        values = [search_layer(layer, seed=seed, **options).objective for layer in layers]
         return np.array(values), time.process_time() - start
 
     found: dict[int, list[np.ndarray]] = {f: [] for f in floors}
@@ -125,7 +138,7 @@ def batches(seeds: int) -> None:
     for seed in range(seeds):
         best = np.minimum(best, run(seed, max_evaluations=60_000)[0])
         for floor in floors:
-            values, seconds = run(seed, min_batch=min(1024, max(floor, budget // 64)))
+            values, seconds = run(seed, min_batch=default_min_batch(DEFAULT_SEARCH["max_evaluations"], floor))
             found[floor].append(values)
             cpu[floor] += seconds
     for floor in floors:

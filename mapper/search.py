@@ -137,7 +137,7 @@ def search(
     restart/kick descents in a row without improvement; ``mutants`` random mappings are
     screened per keep pattern and ``population`` of them kept per pattern as restart points.
     ``min_batch``: new candidates per descent step of an arm (topped up with pair moves); None:
-    ``min(1024, max(128, max_evaluations // 64))`` (docs/search.md, ``bench_search.py --batches``).
+    :func:`default_min_batch`.
     ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
@@ -175,9 +175,9 @@ def search(
         for batch in space.enumerate():
             run(batch)
     else:
-        step = min_batch if min_batch is not None else min(1024, max(128, max_evaluations // 64))
+        step = min_batch if min_batch is not None else default_min_batch(max_evaluations)
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
-                mutants, objective_of(energy_lb, cycles_lb, objective), min_batch=step).run_search()
+                mutants, objective_of(energy_lb, cycles_lb, objective), step).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -190,6 +190,12 @@ def search(
     evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
     return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
                         time.perf_counter() - start, bound_of(energy_lb, cycles_lb, objective), history, best.values)
+
+
+def default_min_batch(max_evaluations: int, floor: int = 128) -> int:
+    """New candidates per descent step: 1024, or budget / 64 (at least ``floor``) for small
+    budgets, which take smaller steps (docs/search.md; ``bench_search.py --batches``)."""
+    return min(1024, max(floor, max_evaluations // 64))
 
 
 # ---- guided search -------------------------------------------------------------------------
@@ -243,8 +249,8 @@ class _Guided:
 
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
-                 mutants: int, pattern_bound: np.ndarray, tolerance: float = 0.05, top_arms: int = 4,
-                 max_arms: int = 32, min_batch: int = 1024, max_batch: int = 8192):
+                 mutants: int, pattern_bound: np.ndarray, min_batch: int, tolerance: float = 0.05, top_arms: int = 4,
+                 max_arms: int = 32, max_batch: int = 8192):
         self.space, self.run, self.rng, self.stats = space, run, rng, stats
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
         self.min_batch = min_batch  # new candidates per descent step of an arm

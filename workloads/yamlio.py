@@ -165,10 +165,9 @@ def _check_events(text: str) -> None:
                 open_anchors.append(event.anchor)
 
 
-def _parse_with_libyaml(text: str) -> Any:
-    """The document parsed by libyaml (several times faster than the pure-Python parser)."""
-    _check_events(text)
-    loader = _CSafeLoaderWithTags(text)
+def _single_document(loader: Any) -> Any:
+    """The one document of ``loader`` (None if empty), refused past :data:`MAX_YAML_NODES`
+    expanded nodes; the loader is disposed of."""
     try:
         node = loader.get_single_node()
         if node is None:
@@ -177,6 +176,12 @@ def _parse_with_libyaml(text: str) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _parse_with_libyaml(text: str) -> Any:
+    """The document parsed by libyaml (several times faster than the pure-Python parser)."""
+    _check_events(text)
+    return _single_document(_CSafeLoaderWithTags(text))
 
 
 def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
@@ -192,14 +197,8 @@ def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
             return _parse_with_libyaml(text)
         except (yaml.YAMLError, _YamlLimit, ValueError, OverflowError):
             pass
-    loader = None
     try:
-        loader = _SafeLoaderWithTags(text)
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node)
-        return loader.construct_document(node)
+        return _single_document(_SafeLoaderWithTags(text))
     except _YamlLimit as exc:
         raise InputError(source, None, f"YAML at {exc.where} {exc.message}") from None
     except yaml.YAMLError as exc:
@@ -208,9 +207,6 @@ def parse_yaml_text(text: str, source: str | os.PathLike = "<string>") -> Any:
         raise InputError(source, None, f"invalid YAML at {_mark(mark)}: {problem}") from None
     except (ValueError, OverflowError) as exc:   # e.g. an integer longer than Python's digit limit
         raise InputError(source, None, f"invalid YAML value: {str(exc).splitlines()[0]}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 def parse_json_text(text: str, source: str | os.PathLike = "<string>") -> Any:
