@@ -35,7 +35,7 @@ from mapper.arch import Arch
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapspace import Mapspace
-from mapper.model import BitLevelModels, bits_table
+from mapper.model import BitLevelModels, bits_table, lockstep_compute_cycles
 from workloads.problem import DataSpace, Problem
 from workloads.yamlio import InputError
 
@@ -142,7 +142,14 @@ def bound_of(energy: np.ndarray, cycles: np.ndarray, objective: Objective) -> Lo
 def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitLevelModels | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Energy (pJ) and cycle bounds [P] of the mappings of each keep pattern of ``space``
     (inf for a pattern whose smallest tiles do not fit)."""
-    models = models or BitLevelModels()
+    fits, fixed, leak, cycles = _pattern_terms(space, ert, models or BitLevelModels())
+    return np.where(fits, fixed + leak * cycles, np.inf), np.where(fits, cycles, np.inf)
+
+
+def _pattern_terms(space: Mapspace, ert: EnergyTable | None,
+                   models: BitLevelModels) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Per keep pattern: (smallest tiles fit [P], energy bound without leakage [P] pJ, leakage pJ
+    per cycle, cycle bound [P])."""
     problem, arch = space.problem, space.arch
     L, names = len(arch.levels), problem.dataspace_names
     macs = float(problem.macs)
@@ -208,9 +215,48 @@ def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitL
 
     leak = 0.0
     if ert is not None:
-        leak = sum(ert.energy(l.path, l.name, "leak") for l in arch.levels)  # pJ/cycle, >= 1 used instance each
-    energy = dynamic + compute_pJ + leak * cycles
-    return np.where(fits, energy, np.inf), np.where(fits, cycles, np.inf)
+        leak = float(sum(ert.energy(l.path, l.name, "leak") for l in arch.levels))  # pJ/cycle, >= 1 used instance each
+    return fits, dynamic + compute_pJ, leak, cycles
 
 
-__all__ = ["LowerBound", "bound_of", "footprint", "lower_bound", "objective_of", "pattern_bounds"]
+class MappingBound:
+    """A lower bound on the objective of individual mappings of ``space``: their keep pattern's
+    energy and cycle bounds, with the mapping's own compute cycles (exact: temporal steps times
+    the work model's cycles per step, rounded up as the model's cycles are) in place of the pattern's compute-cycle bound, and its
+    leakage over those cycles. The search skips a neighbour whose bound cannot beat the point
+    it descends from (mapper.search).
+
+    Only objectives that grow with energy and cycles have such a bound (``energy``, ``delay``,
+    ``edp``, weighted sums with weights >= 0): :meth:`for_objective` returns None otherwise.
+    """
+
+    # The bound is lowered by this fraction so that float rounding in the model's sums can
+    # never put an evaluated value below it.
+    SAFETY = 1e-9
+
+    def __init__(self, space: Mapspace, ert: EnergyTable | None, models: BitLevelModels, objective: Objective):
+        self.space, self.models, self.objective = space, models, objective
+        self.fits, self.fixed_pJ, self.leak_pJ_per_cycle, self.cycles = _pattern_terms(space, ert, models)
+
+    @classmethod
+    def for_objective(cls, space: Mapspace, ert: EnergyTable | None, models: BitLevelModels,
+                      objective: Objective) -> "MappingBound | None":
+        if isinstance(objective, str):
+            monotone = objective in ("energy", "delay", "edp")
+        else:
+            monotone = not isinstance(objective, (list, tuple)) and all(float(w) >= 0 for w in objective.values())
+        return cls(space, ert, models, objective) if monotone else None
+
+    def __call__(self, idx: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """[n] objective lower bounds of the mappings with factor-tuple rows ``idx`` [n, D] and
+        keep patterns ``keep`` [n] (any loop order)."""
+        T, SX, SY = self.space.assemble(idx)
+        used = np.ones((len(idx), self.space.L + 1), np.int64)
+        used[:, 1:] = np.cumprod((SX * SY).prod(axis=2), axis=1)
+        compute, _ = lockstep_compute_cycles(self.space.arch, self.models, used, T.prod(axis=(1, 2)))
+        cycles = np.maximum(np.ceil(compute), self.cycles[keep])   # the model's cycles are whole
+        energy = self.fixed_pJ[keep] + self.leak_pJ_per_cycle * cycles
+        return np.where(self.fits[keep], objective_of(energy, cycles, self.objective) * (1 - self.SAFETY), np.inf)
+
+
+__all__ = ["LowerBound", "MappingBound", "bound_of", "footprint", "lower_bound", "objective_of", "pattern_bounds"]

@@ -144,6 +144,18 @@ def link_energy(level: StorageLevel, ert: EnergyTable) -> float:
     return float(attrs.get("energy_per_hop", 0.0) or 0.0) + 2 * float(attrs.get("router_energy", 0.0) or 0.0)
 
 
+def lockstep_compute_cycles(arch: Arch, models: BitLevelModels, used_instances: np.ndarray,
+                            compute_steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(compute cycles [B], lanes per lock-step domain [B]): temporal steps per compute unit
+    times the work model's cycles per step for the lanes that run in lock-step
+    (``used_instances``: [B, levels + 1], last column the used compute units)."""
+    L = len(arch.levels)
+    lock = L if models.lockstep_level is None else arch.level_index(models.lockstep_level, "<spec>", "lockstep_level")
+    n_lanes = used_instances[:, L] // used_instances[:, 0 if lock == L else lock]
+    per_step = _checked(models.work.cycles_per_step(n_lanes), f"work model {models.work.family}", "cycles_per_step")
+    return compute_steps * per_step, n_lanes
+
+
 def evaluate_batch(
     problem: Problem, arch: Arch, batch: MappingBatch,
     ert: EnergyTable | None = None, models: BitLevelModels | None = None,
@@ -172,12 +184,7 @@ def evaluate_batch(
         words[name] = per_inst * words_per_elem[None]
         vector[name] = np.ceil(words[name] / block[None, :, None])
 
-    # Compute cycles from the work model's lock-step domain.
-    lock = L if models.lockstep_level is None else arch.level_index(models.lockstep_level, "<spec>", "lockstep_level")
-    lock_from = 0 if lock == L else lock
-    n_lanes = counts.used_instances[:, L] // counts.used_instances[:, lock_from]
-    per_step = _checked(models.work.cycles_per_step(n_lanes), f"work model {models.work.family}", "cycles_per_step")
-    compute_cycles = counts.compute_steps * per_step
+    compute_cycles, n_lanes = lockstep_compute_cycles(arch, models, counts.used_instances, counts.compute_steps)
 
     # Bandwidth: cycles each level instance needs for its traffic (words per cycle).
     level_cycles = np.zeros((B, L))

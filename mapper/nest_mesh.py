@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
@@ -205,12 +206,15 @@ class Mesh:
             self._layouts[s] = _Layout(ends, dims, x_span)
         return self._layouts[s]
 
-    def links(self, s: int, rows: np.ndarray, A: np.ndarray, child_ext: np.ndarray,
-              queries: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def links(self, s: int, rows: np.ndarray, A: np.ndarray, child_ext: np.ndarray, queries: np.ndarray,
+              active: np.ndarray, code_weights: np.ndarray, unpack: Callable[[np.ndarray], np.ndarray],
+              ) -> tuple[np.ndarray, np.ndarray]:
         """(linked [r, q], remaining [r, q]) of level ``s``'s fan-out for ``rows`` when the tile
-        moved by ``queries`` [r, q, axes] (only where ``active``); remaining is -1 where no
-        neighbour matches."""
-        r, q, AX = queries.shape
+        moved by ``queries`` [r, q] (only where ``active``); remaining is -1 where no neighbour
+        matches. A query is a translation packed as ``sum(component x code_weights)`` with
+        balanced digits; ``unpack`` gives its [.., axes] components."""
+        r, q = queries.shape
+        AX = A.shape[0]
         linked = np.zeros((r, q), I64)
         remaining = np.full((r, q), -1, I64)
         pr, pq = np.nonzero(active)
@@ -230,7 +234,12 @@ class Mesh:
         slot = np.arange(len(live))[:, None] * (AX + 1) + axis_of[dims]
         spread = np.bincount(slot.ravel(), weights=((ends - 1) * np.abs(scalar)).ravel(),
                              minlength=len(live) * (AX + 1)).reshape(len(live), AX + 1)[:, :AX]
-        wanted = queries[pr, pq]
+        # On packed codes first: |code| <= sum(spread x weight) whenever every component is
+        # within the spread (unpacking only what passes).
+        code = queries[pr, pq]
+        keep = np.nonzero(np.abs(code) <= (spread.astype(I64) @ code_weights)[li])[0]
+        wanted = unpack(code[keep])
+        pr, pq, li = pr[keep], pq[keep], li[keep]
         keep = np.nonzero(np.all(np.abs(wanted) <= spread[li], axis=1))[0]
         if len(keep) == 0:
             return linked, remaining

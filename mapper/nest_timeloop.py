@@ -104,19 +104,20 @@ def _code_radix(tensor_extent: np.ndarray, source: str) -> tuple[np.ndarray, np.
 
 
 def _with_links(mesh: Mesh, s: int, A: np.ndarray, child_ext: np.ndarray, fan: np.ndarray, plain: np.ndarray,
-                queries: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> _LevelAccesses:
+                queries: np.ndarray, weights: np.ndarray, rows: np.ndarray, slots: _Slots) -> _LevelAccesses:
     """Parent accesses with multicast and, where a query's weight > 0, link transfers.
 
     Arrays are over ``rows`` (batch indices): ``plain`` [r] delta points over all calls (one
-    child); ``queries``/``weights``: [r, q, axes] tile translations of the link-eligible calls
-    and their weighted delta points.
+    child); ``queries``/``weights``: [r, q] packed tile translations (``slots``' code) of the
+    link-eligible calls and their weighted delta points.
     """
     content, weighted, links = plain.copy(), plain.copy(), np.zeros(len(rows))
     sub = np.nonzero(fan > 1)[0]
     if len(sub) == 0:
         return _LevelAccesses(content, weighted, links)
     distinct = mesh.distinct(s, rows[sub], A, child_ext[sub])
-    linked, remaining = mesh.links(s, rows[sub], A, child_ext[sub], queries[sub], weights[sub] > 0)
+    linked, remaining = mesh.links(s, rows[sub], A, child_ext[sub], queries[sub], weights[sub] > 0,
+                                   slots.weights, slots.unpack)
     use = (weights[sub] > 0) & (remaining >= 0) & (remaining < distinct[:, None])
     w = np.where(use, weights[sub], 0.0)
     F = fan[sub].astype(float)
@@ -157,14 +158,11 @@ def _storage_child(mesh: Mesh, s: int, A: np.ndarray, loops: LoopArrays, slots: 
     n_j0 = loops.t_bound[rows, j0].astype(float)
     w_ref = partial * ((n_j0 - 1) * (no_overlap + (N * eligible).sum(axis=1)) + (N * (others & same)).sum(axis=1))
     w_full = np.where(full & (no_overlap & linkable)[:, None], N * tile[:, None], 0.0)
-    queries, weights = ref[:, None, :], (w_ref * linkable)[:, None]
-    wide = np.nonzero((w_full > 0).any(axis=1))[0]
-    if len(wide):
-        extra = np.zeros((B, n, ref.shape[1]), I64)
-        extra[wide] = slots.unpack(T[wide])
-        queries = np.concatenate([queries, extra], axis=1)
+    queries, weights = T[here, k_star][:, None], (w_ref * linkable)[:, None]
+    if np.any(w_full > 0):
+        queries = np.concatenate([queries, T], axis=1)
         weights = np.concatenate([weights, w_full], axis=1)
-    return _with_links(mesh, s, A, child_ext, fan, plain, queries, weights, rows)
+    return _with_links(mesh, s, A, child_ext, fan, plain, queries, weights, rows, slots)
 
 
 def _compute_child(mesh: Mesh, s: int, A: np.ndarray, loops: LoopArrays, slots: _Slots, fan: np.ndarray) -> _LevelAccesses:
@@ -173,14 +171,9 @@ def _compute_child(mesh: Mesh, s: int, A: np.ndarray, loops: LoopArrays, slots: 
     plain = loops.compute_steps.astype(float)
     if not np.any(fan > 1):
         return _LevelAccesses(plain, plain.copy(), np.zeros(B))
-    n = L * D
     rows = np.arange(B)
-    codes = slots.T_code(n, rows)
-    asked = slots.present & (fan > 1)[:, None]        # only these translations are looked up
-    queries = np.zeros(codes.shape + (len(slots.radix),), I64)
-    queries[asked] = slots.unpack(codes[asked])
     weights = np.where(slots.present, slots.count, 0.0)
-    return _with_links(mesh, s, A, np.ones((B, D), I64), fan, plain, queries, weights, rows)
+    return _with_links(mesh, s, A, np.ones((B, D), I64), fan, plain, slots.T_code(L * D, rows), weights, rows, slots)
 
 
 # ---- collapse into per-level counts (tiling.cpp) -----------------------------------------
@@ -228,6 +221,8 @@ def analyze_timeloop(problem: Problem, arch: Arch, batch: MappingBatch) -> NestC
                 # Below a bypassed level only the multicast ratio weighted/content survives the
                 # masking (MaskTiles rescales it), and it is 1 without a fan-out.
                 rows = np.nonzero(kept[:, s + 1, di] | (fan[:, s] > 1))[0]
+                if not len(rows):
+                    continue
                 acc = _storage_child(mesh, s, A, loops, slots, e_axes[:, s + 1], ext[:, s + 1], fan[:, s], rows)
             content[rows, s], weighted[rows, s], links[rows, s] = acc.content, acc.weighted, acc.links
         # ComputePartitionSizes: the share of the outer partition one instance holds.

@@ -106,7 +106,8 @@ def _search_task(spec: Spec, problem: Problem, stats: Any | None, objective: Any
     return {
         "mapping_yaml": result.mapping.to_yaml(spec.arch, result.problem), "problem_yaml": result.problem.to_yaml(),
         "objective": result.objective,
-        "evaluated": result.evaluated, "valid": result.valid, "exhaustive": result.exhaustive, "seconds": result.seconds,
+        "evaluated": result.evaluated, "valid": result.valid, "pruned": result.pruned, "exhaustive": result.exhaustive,
+        "seconds": result.seconds,
     }
 
 
@@ -295,7 +296,8 @@ def finish_model(plan: ModelPlan, searches: "Searches") -> ModelReport:
         r.update(per_layer[r["layer"]])
     order = {l.name: i for i, l in enumerate(graph.layers())}
     rows.sort(key=lambda r: order[r["layer"]])
-    search_info = {k: {x: v[x] for x in ("evaluated", "valid", "exhaustive", "seconds", "cached", "objective")} for k, v in found.items()}
+    search_info = {k: {x: v[x] for x in ("evaluated", "valid", "pruned", "exhaustive", "seconds", "cached", "objective")}
+                   for k, v in found.items()}
     for label, bound in search_bounds.items():  # the bound of the layer whose statistics the search used
         search_info[label]["objective_lower_bound"] = bound.objective
         search_info[label]["objective_gap"] = bound.gap(search_info[label]["objective"])
@@ -311,7 +313,7 @@ def _decoded(result: dict[str, Any], spec: Spec, label: str) -> tuple[Problem, A
 
 
 _SEARCH_FIELDS = {"mapping_yaml": str, "problem_yaml": str, "objective": (int, float), "evaluated": int, "valid": int,
-                  "exhaustive": bool, "seconds": (int, float)}
+                  "pruned": int, "exhaustive": bool, "seconds": (int, float)}
 
 
 def _decode(result: Any, spec: Spec, label: str) -> tuple[Problem, Any] | None:

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from mapper.arch import Arch
-from mapper.bounds import LowerBound, Objective, bound_of, objective_of, pattern_bounds
+from mapper.bounds import LowerBound, MappingBound, Objective, bound_of, objective_of, pattern_bounds
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping
@@ -52,13 +52,14 @@ class SearchResult:
     evaluation: Evaluation
     problem: Problem  # the problem the mapping is for: padded up to its factors when imperfect
     objective: float
-    evaluated: int
-    valid: int
+    evaluated: int  # distinct mappings evaluated by the model
+    valid: int      # of those, the valid ones
     exhaustive: bool
     seconds: float
     bound: LowerBound  # lower bounds over the whole mapspace (mapper.bounds); bound.gap(objective) is the optimality gap
     history: list[tuple[int, float]] = field(default_factory=list)  # (evaluations so far, best objective)
     objectives: tuple[float, ...] = ()  # every metric of a lexicographic objective, in order
+    pruned: int = 0  # distinct mappings the guided search ruled out by their lower bound, unevaluated
 
 
 class _Best:
@@ -127,7 +128,7 @@ def search(
     max_evaluations: int = 200_000, time_limit_s: float | None = None, exhaustive_limit: int = 300_000,
     patience: int = 40, population: int = 48, mutants: int = 256, imperfect: bool = False,
     progress: Callable[[int, float], None] | None = None, clock_MHz: float | None = None,
-    min_batch: int | None = None,
+    min_batch: int | None = None, prune: bool = True,
 ) -> SearchResult:
     """Find the best mapping of ``problem`` on ``arch``.
 
@@ -138,6 +139,9 @@ def search(
     screened per keep pattern and ``population`` of them kept per pattern as restart points.
     ``min_batch``: new candidates per descent step of an arm (topped up with pair moves); None:
     :func:`default_min_batch`.
+    ``prune``: the guided search skips a neighbour whose lower bound (mapper.bounds.MappingBound)
+    cannot beat the point it descends from; its result, trajectory and budget use are the same
+    as without (``max_evaluations`` counts such mappings too), only faster.
     ``progress(evaluated, best)`` is called after each batch.
     """
     models = models or BitLevelModels()
@@ -148,7 +152,7 @@ def search(
     exhaustive = mode == "exhaustive" or (mode == "auto" and space.count(exhaustive_limit) <= exhaustive_limit)
     energy_lb, cycles_lb = pattern_bounds(space, ert, models)
     best = _Best()
-    stats = {"evaluated": 0, "valid": 0}
+    stats = {"evaluated": 0, "valid": 0, "pruned": 0}
     history: list[tuple[int, float]] = []
 
     min_use = _min_capacity_use(arch)
@@ -162,10 +166,11 @@ def search(
             exact[~np.all(ev.capacity_use >= min_use, axis=1)] = np.inf
         stats["evaluated"] += batch.size
         stats["valid"] += int(np.isfinite(exact if exact.ndim == 1 else exact[:, 0]).sum())
+        considered = stats["evaluated"] + stats["pruned"]
         if best.offer(exact, batch, keys):
-            history.append((stats["evaluated"], best.value))
+            history.append((considered, best.value))
         if progress:
-            progress(stats["evaluated"], best.value)
+            progress(considered, best.value)
         if exact.ndim == 1:
             return exact
         steer = objective_of(ev.energy_pJ, ev.cycles.astype(float), objective)
@@ -177,7 +182,8 @@ def search(
     else:
         step = min_batch if min_batch is not None else default_min_batch(max_evaluations)
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
-                mutants, objective_of(energy_lb, cycles_lb, objective), step).run_search()
+                mutants, objective_of(energy_lb, cycles_lb, objective), step,
+                MappingBound.for_objective(space, ert, models, objective) if prune else None).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.
@@ -189,7 +195,8 @@ def search(
 
     evaluation = evaluate(padded, arch, mapping, ert, models, clock_MHz=clock_MHz)
     return SearchResult(mapping, evaluation, padded, best.value, stats["evaluated"], stats["valid"], exhaustive,
-                        time.perf_counter() - start, bound_of(energy_lb, cycles_lb, objective), history, best.values)
+                        time.perf_counter() - start, bound_of(energy_lb, cycles_lb, objective), history, best.values,
+                        stats["pruned"])
 
 
 def default_min_batch(max_evaluations: int, floor: int = 128) -> int:
@@ -245,13 +252,17 @@ class _Arm:
 
 
 class _Guided:
-    """Guided search state: one evaluation cache and budget shared by every keep-pattern arm."""
+    """Guided search state: one evaluation cache and budget shared by every keep-pattern arm.
+
+    The budget counts distinct mappings considered: evaluated, or pruned (ruled out by
+    ``bound``, a :class:`mapper.bounds.MappingBound`, without evaluation; see :meth:`evaluate`).
+    """
 
     def __init__(self, space: Mapspace, run: Callable[..., np.ndarray], rng: np.random.Generator, stats: dict[str, int],
                  max_evaluations: int, time_limit_s: float | None, start: float, patience: int, population: int,
-                 mutants: int, pattern_bound: np.ndarray, min_batch: int, tolerance: float = 0.05, top_arms: int = 4,
-                 max_arms: int = 32, max_batch: int = 8192):
-        self.space, self.run, self.rng, self.stats = space, run, rng, stats
+                 mutants: int, pattern_bound: np.ndarray, min_batch: int, bound: MappingBound | None = None,
+                 tolerance: float = 0.05, top_arms: int = 4, max_arms: int = 32, max_batch: int = 8192):
+        self.space, self.run, self.rng, self.stats, self.bound = space, run, rng, stats, bound
         self.pattern_bound, self.tolerance, self.top_arms, self.max_arms = pattern_bound, tolerance, top_arms, max_arms
         self.min_batch = min_batch  # new candidates per descent step of an arm
         self.max_batch = max_batch  # mappings per evaluate_batch call (bounds its memory)
@@ -259,15 +270,20 @@ class _Guided:
         self.max_evaluations, self.time_limit_s, self.start = max_evaluations, time_limit_s, start
         self.patience, self.population, self.mutants = patience, population, mutants
         self.matters = np.array([space.order_matters(k) for k in space.keep_patterns], bool)  # [P, L]
-        self.cache: dict[bytes, float] = {}
+        self.cache: dict[bytes, float] = {}   # key -> objective of an evaluated mapping
+        self.pruned: dict[bytes, float] = {}  # key -> lower bound of a pruned (unevaluated) mapping
         self._near: dict[tuple[int, int], np.ndarray] = {}
         self.neighbour_patterns = _neighbour_patterns(space)
         self.slot_level = np.array([s.level for s in space.slots], np.int64)
         self.slot_temporal = np.array([s.kind == "t" for s in space.slots], bool)
 
     # ---- evaluation -------------------------------------------------------------------------
+    def considered(self) -> int:
+        """Distinct mappings evaluated or pruned so far (what the budget counts)."""
+        return self.stats["evaluated"] + self.stats["pruned"]
+
     def out_of_budget(self) -> bool:
-        if self.stats["evaluated"] >= self.max_evaluations:
+        if self.considered() >= self.max_evaluations:
             return True
         return self.time_limit_s is not None and time.perf_counter() - self.start > self.time_limit_s
 
@@ -278,33 +294,90 @@ class _Guided:
             c.canonical = True
 
     def fresh(self, c: _Candidates) -> int:
-        """How many distinct mappings of ``c`` are not evaluated yet (orders made canonical in place)."""
+        """How many distinct mappings of ``c`` are not considered yet (orders made canonical in place)."""
         self.canonicalize(c)
-        return len(set(c.keys()).difference(self.cache))
+        return len(set(c.keys()).difference(self.cache, self.pruned))
 
-    def evaluate(self, c: _Candidates) -> np.ndarray:
+    def evaluate(self, c: _Candidates, threshold: np.ndarray | None = None) -> np.ndarray:
         """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
-        canonical in place; each distinct mapping is evaluated once, all keep patterns in one batch."""
-        space = self.space
+        canonical in place; each distinct mapping is evaluated once, all keep patterns in one batch.
+
+        ``threshold`` [n]: the value each candidate has to beat. A new candidate whose lower
+        bound is at least its threshold (the largest, if it occurs more than once) is pruned:
+        counted, not evaluated, and its bound is returned in place of its value (neither beats
+        the threshold). A pruned candidate asked for again with a threshold above its bound, or
+        without thresholds, is evaluated then (and not counted again).
+        """
+        space, cache, pruned = self.space, self.cache, self.pruned
         self.canonicalize(c)
         keys = c.keys()
-        new = np.nonzero(~np.fromiter(map(self.cache.__contains__, keys), bool, len(keys)))[0]
+        seen = np.fromiter(map(cache.__contains__, keys), bool, len(keys))
+        room = max(0, self.max_evaluations - self.considered())   # new mappings the budget allows
+        again = np.zeros(0, np.int64)
+        if pruned:
+            waiting = np.nonzero(np.fromiter(map(pruned.__contains__, keys), bool, len(keys)))[0]
+            seen[waiting] = True
+            if threshold is not None:
+                bounds = np.fromiter(map(pruned.__getitem__, map(keys.__getitem__, waiting)), float, len(waiting))
+                waiting = waiting[bounds < threshold[waiting]]
+            again = np.array(sorted({keys[i]: i for i in waiting[::-1].tolist()}.values()), np.int64)
+            for i in again:
+                del pruned[keys[i]]
+            self.stats["pruned"] -= len(again)   # counted once: as evaluated now
+        new = np.nonzero(~seen)[0]
         first = dict(zip(map(keys.__getitem__, new[::-1]), new[::-1].tolist()))  # the first position wins
         pos = np.sort(np.fromiter(first.values(), np.int64, len(first)))
-        pos = pos[: max(0, self.max_evaluations - self.stats["evaluated"])]
+        pos = pos[:room]
         if len(pos):
             ok = space.valid(c.idx[pos])
             for i in pos[~ok]:
-                self.cache[keys[i]] = np.inf
+                cache[keys[i]] = np.inf
             pos = pos[ok]
+        if len(pos) and threshold is not None and self.bound is not None:
+            limit = np.full(len(keys), -np.inf)
+            owner = np.fromiter(map(first.__getitem__, map(keys.__getitem__, new)), np.int64, len(new))
+            np.maximum.at(limit, owner, threshold[new])
+            lower = self.bound(c.idx[pos], c.keep[pos])
+            cut = lower >= limit[pos]
+            pruned.update(zip(map(keys.__getitem__, pos[cut]), lower[cut].tolist()))
+            self.stats["pruned"] += int(cut.sum())
+            pos = pos[~cut]
+        pos = np.concatenate([pos, again])
         for chunk in range(0, len(pos), self.max_batch):
             rows = pos[chunk:chunk + self.max_batch]
             T, SX, SY = space.assemble(c.idx[rows])
             batch = MappingBatch(T, SX, SY, c.order[rows], self.keep_choices[0],
                                  keep_choices=self.keep_choices, keep_index=c.keep[rows])
             chunk_keys = [keys[i] for i in rows]
-            self.cache.update(zip(chunk_keys, self.run(batch, chunk_keys).tolist()))
-        return np.fromiter(map(self.cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
+            cache.update(zip(chunk_keys, self.run(batch, chunk_keys).tolist()))
+        if not pruned:
+            return np.fromiter(map(cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
+        return np.fromiter(map(cache.get, keys, map(pruned.get, keys, itertools.repeat(np.inf))), float, len(keys))
+
+    def values_of(self, c: _Candidates) -> np.ndarray:
+        """Values of candidates considered so far: the objective, the lower bound of a pruned
+        one, inf for one not considered (orders made canonical in place)."""
+        self.canonicalize(c)
+        keys = c.keys()
+        return np.fromiter(map(self.cache.get, keys, map(self.pruned.get, keys, itertools.repeat(np.inf))),
+                           float, len(keys))
+
+    def settle(self, groups: list[tuple[_Candidates, int]]) -> None:
+        """Evaluate the pruned candidates of each group (candidates, k) that could rank among
+        its k smallest values, until every such value is exact (all groups in one batch)."""
+        while self.pruned:
+            waiting = []
+            for c, k in groups:
+                values = self.values_of(c)
+                if k <= 0 or not len(values):
+                    continue
+                kth = np.sort(values)[k - 1] if len(values) >= k else np.inf
+                sel = [i for i, key in enumerate(c.keys()) if key in self.pruned and values[i] <= kth]
+                if sel:
+                    waiting.append(c.take(np.array(sel, np.int64)))
+            if not waiting:
+                return
+            self.evaluate(_Candidates.concat(waiting))
 
     # ---- start points -----------------------------------------------------------------------
     def screen(self) -> list[_Arm]:
@@ -397,14 +470,15 @@ class _Guided:
             parts.append(_Candidates(np.repeat(x.idx, len(orders), axis=0), order, np.repeat(x.keep, len(orders))))
         return _Candidates.concat(parts) if parts else x.take(np.zeros(0, np.int64))
 
-    def single_moves(self, x: _Candidates) -> _Candidates:
+    def single_moves(self, x: _Candidates) -> tuple[_Candidates, int]:
         """Factor and loop-order moves, topped up with random pair moves to ``min_batch``
-        candidates (a batch costs about the same up to that size)."""
+        candidates (a batch costs about the same up to that size); and how many come before the
+        pair moves (the neighbours :meth:`keep_near` ranks)."""
         c = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
-        fresh = self.fresh(c)
+        n, fresh = len(c), self.fresh(c)
         if fresh < self.min_batch:
             c = _Candidates.concat([c, self.pair_moves(x, self.min_batch - fresh)])
-        return c
+        return c, n
 
     def pair_moves(self, x: _Candidates, cap: int = 512) -> _Candidates:
         """Two dimensions re-factored at once, each by a move of :meth:`dim_moves` (tile shape
@@ -430,16 +504,22 @@ class _Guided:
             idx[sel, d2] = near[d2][local[sel] % n2]
         return _Candidates(idx, np.repeat(x.order, len(flat), axis=0), np.repeat(x.keep, len(flat)))
 
-    def keep_moves(self, x: _Candidates) -> _Candidates:
-        """x and its best factor/order neighbours under every keep pattern that keeps or
-        bypasses one more data space at one level (a keep change often needs a tile change)."""
+    def keep_near(self, x: _Candidates) -> tuple[_Candidates, int]:
+        """The factor/order neighbours of x that :meth:`keep_moves` ranks, and how many of them
+        it takes (none without a neighbouring keep pattern)."""
+        flips = self.neighbour_patterns[int(x.keep[0])]
+        if not len(flips):
+            return x.take(np.zeros(0, np.int64)), 0
+        return _Candidates.concat([self.dim_moves(x), self.order_moves(x)]), max(0, self.min_batch // len(flips) - 1)
+
+    def keep_moves(self, x: _Candidates, near: _Candidates, k: int) -> _Candidates:
+        """x and its k best neighbours ``near`` (:meth:`keep_near`, values settled) under every
+        keep pattern that keeps or bypasses one more data space at one level (a keep change
+        often needs a tile change)."""
         flips = self.neighbour_patterns[int(x.keep[0])]
         if not len(flips):
             return x.take(np.zeros(0, np.int64))
-        near = _Candidates.concat([self.dim_moves(x), self.order_moves(x)])
-        self.fresh(near)
-        values = np.array([self.cache.get(k, np.inf) for k in near.keys()])
-        k = max(0, self.min_batch // len(flips) - 1)
+        values = self.values_of(near)
         best = np.argsort(values, kind="stable")[:k]
         points = _Candidates.concat([x, near.take(best[np.isfinite(values[best])])])
         n = len(points)
@@ -469,25 +549,42 @@ class _Guided:
         An arm tries its move tiers in turn: single factor moves and loop orders, then keep
         moves, then (``deep``) pair moves; it takes the best candidate of the first tier that
         improves it and starts over at tier 0, and is converged when no tier improves it."""
-        tiers = [(self.single_moves,)] + ([(self.keep_moves,), (self.pair_moves,)] if deep else [])
+        tiers = 3 if deep else 1   # single moves, keep moves, pair moves
         tier = {id(a): 0 for a in arms}
         done = 0
         active = [a for a in arms if not a.converged]
         while active and not self.out_of_budget() and (steps is None or done < steps):
-            parts, owner = [], []
+            # Each candidate's threshold: its arm's value (a candidate that cannot beat it may be
+            # pruned), or inf where the value itself is needed: a deep descent's single moves
+            # are what its keep moves rank next if no move improves.
+            parts: list[_Candidates] = []
+            limits: list[np.ndarray] = []
+            ranked: dict[int, tuple[_Candidates, int]] = {}   # arms making keep moves
             for j, arm in enumerate(active):
-                cands = _Candidates.concat([m(arm.point) for m in tiers[tier[id(arm)]]])
+                t = tier[id(arm)]
+                if t == 0:
+                    cands, exact = self.single_moves(arm.point)
+                elif t == 1:
+                    ranked[j] = self.keep_near(arm.point)
+                    cands, exact = arm.point.take(np.zeros(0, np.int64)), 0
+                else:
+                    cands, exact = self.pair_moves(arm.point), 0
                 parts.append(cands)
-                owner.append(np.full(len(cands), j))
+                limits.append(np.where(np.arange(len(cands)) < (exact if deep else 0), np.inf, arm.value))
+            self.settle(list(ranked.values()))
+            for j, (near, k) in ranked.items():
+                parts[j] = self.keep_moves(active[j].point, near, k)
+                limits[j] = np.full(len(parts[j]), active[j].value)
+            owner = [np.full(len(p), j) for j, p in enumerate(parts)]
             cands, owner_arr = _Candidates.concat(parts), np.concatenate(owner)
-            values = self.evaluate(cands)
+            values = self.evaluate(cands, np.concatenate(limits))
             for j, arm in enumerate(active):
                 mine = np.nonzero(owner_arr == j)[0]
                 i = mine[int(np.argmin(values[mine]))] if len(mine) else -1
                 if i >= 0 and values[i] < arm.value * (1 - 1e-12):
                     arm.point, arm.value = cands.take(i), float(values[i])
                     tier[id(arm)] = 0
-                elif tier[id(arm)] + 1 < len(tiers):
+                elif tier[id(arm)] + 1 < tiers:
                     tier[id(arm)] += 1
                 else:
                     arm.converged = True

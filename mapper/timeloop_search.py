@@ -93,7 +93,8 @@ def search_layer(args: argparse.Namespace) -> int:
     objectives = ", ".join(f"{v:.6g}" for v in result.objectives)
     print(format_summary(evaluation, f"{layer.problem.name} on {layer.arch.source}"))
     print("\n".join(layer.priced.summary_lines()))
-    print(f"Search: {how}, {result.evaluated} mappings evaluated ({result.valid} valid) in {result.seconds:.1f} s; "
+    pruned = f", {result.pruned} ruled out by their lower bound" if result.pruned else ""
+    print(f"Search: {how}, {result.evaluated} mappings evaluated ({result.valid} valid){pruned} in {result.seconds:.1f} s; "
           f"best {objective if isinstance(objective, str) else ' then '.join(objective)} = {objectives}")
     print(f"wrote {paths['map_yaml']}, {paths['map_txt']}, {paths['stats']}")
     return 0
