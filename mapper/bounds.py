@@ -247,13 +247,12 @@ class MappingBound:
             monotone = not isinstance(objective, (list, tuple)) and all(float(w) >= 0 for w in objective.values())
         return cls(space, ert, models, objective) if monotone else None
 
-    def __call__(self, idx: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """[n] objective lower bounds of the mappings with factor-tuple rows ``idx`` [n, D] and
-        keep patterns ``keep`` [n] (any loop order)."""
-        T, SX, SY = self.space.assemble(idx)
-        used = np.ones((len(idx), self.space.L + 1), np.int64)
-        used[:, 1:] = np.cumprod((SX * SY).prod(axis=2), axis=1)
-        compute, _ = lockstep_compute_cycles(self.space.arch, self.models, used, T.prod(axis=(1, 2)))
+    def __call__(self, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """[n] objective lower bounds of the mappings with these factors ([n, levels, dims], as
+        ``Mapspace.assemble`` gives them) and keep patterns ``keep`` [n] (any loop order)."""
+        used = np.ones((len(keep), self.space.L + 1), np.int64)
+        used[:, 1:] = np.cumprod((spatial_x * spatial_y).prod(axis=2), axis=1)
+        compute, _ = lockstep_compute_cycles(self.space.arch, self.models, used, temporal.prod(axis=(1, 2)))
         cycles = np.maximum(np.ceil(compute), self.cycles[keep])   # the model's cycles are whole
         energy = self.fixed_pJ[keep] + self.leak_pJ_per_cycle * cycles
         return np.where(self.fits[keep], objective_of(energy, cycles, self.objective) * (1 - self.SAFETY), np.inf)

@@ -112,49 +112,6 @@ def _cached_table(key: np.ndarray, ends: np.ndarray, steps: np.ndarray, mesh_x: 
     return table
 
 
-def _digit_changes(ends: np.ndarray, g: np.ndarray, stride: np.ndarray) -> np.ndarray:
-    """[P, AX, 4] the changes adding ``stride`` can make to digit ``g`` [P, AX] of a child id
-    (digits innermost first, ``ends`` [P, G] their bounds): ``h + carry_in - end * carry_out``
-    for the carries a digit in [0, end) allows (``NO_DIFFERENCE`` where impossible); h = the
-    stride's digit."""
-    radix = np.concatenate([np.ones((len(ends), 1), I64), np.cumprod(ends[:, :-1], axis=1)], axis=1)
-    end = np.take_along_axis(ends, g, axis=1)                                   # [P, AX]
-    h = (stride[:, None] // np.take_along_axis(radix, g, axis=1)) % end
-    fits = (stride < ends.prod(axis=1))[:, None]
-    options = []
-    for c_in in (0, 1):
-        for c_out in (0, 1):
-            total = h + c_in
-            ok = fits & ((total >= 1) if c_out else (total <= end - 1))
-            if c_in:
-                ok &= g > 0
-            options.append(np.where(ok, total - end * c_out, NO_DIFFERENCE))
-    return np.stack(options, axis=2)
-
-
-def _may_be_neighbour_difference(ends: np.ndarray, steps: np.ndarray, strides: list[np.ndarray],
-                                 delta: np.ndarray) -> np.ndarray:
-    """[P] False where ``+-delta`` certainly is no offset difference between children ``l`` and
-    ``l + stride`` for any of ``strides`` (a necessary test that skips almost every mapping).
-
-    Each dimension indexes one tensor axis, so on an axis with one moving digit the
-    difference is that digit's step times a possible digit change (``_digit_changes``); axes
-    with several moving digits are not tested.
-    """
-    P = ends.shape[0]
-    moving = steps != 0                                                         # [P, G, AX]
-    n_moving = moving.sum(axis=1)                                              # [P, AX]
-    g = moving.argmax(axis=1)                                                  # [P, AX]
-    a = np.take_along_axis(steps, g[:, None, :], axis=1)[:, 0, :]              # [P, AX]
-    out = np.zeros(P, bool)
-    for stride in strides:
-        change = _digit_changes(ends, g, stride)                                 # [P, AX, 4]
-        size = change * a[:, :, None]
-        ok = np.any((change != NO_DIFFERENCE) & ((size == delta[:, :, None]) | (size == -delta[:, :, None])), axis=2)
-        out |= np.all(np.where(n_moving == 0, delta == 0, np.where(n_moving == 1, ok, True)), axis=1)
-    return out
-
-
 @dataclass
 class _Layout:
     """One level's spatial loops per mapping, those with bound > 1 first (innermost first)."""
@@ -248,21 +205,18 @@ class Mesh:
         unit = np.gcd.reduce(np.abs(steps), axis=1)[li]                     # [P, AX]
         divisible = np.all(np.where(unit > 0, wanted % np.maximum(unit, 1) == 0, wanted == 0), axis=1)
         keep = np.nonzero(divisible)[0]
+        if len(keep) == 0:
+            return linked, remaining
         pr, pq, li, wanted, unit = pr[keep], pq[keep], li[keep], wanted[keep], unit[keep]
         at, ends, steps = rows[pr], ends[li], steps[li]
         mesh_x, mesh_y = self.mesh_x[at, s], self.mesh_y[at, s]
-        # Finer test: a left/right (id +- 1) or up/down (id +- mesh_x) neighbour difference.
-        hit = _may_be_neighbour_difference(ends, steps, [np.ones(len(pr), I64), mesh_x], wanted)
-        sel = np.nonzero(hit)[0]
-        if len(sel) == 0:
-            return linked, remaining
-        unit = np.maximum(unit[sel], 1)
-        norm_steps = steps[sel] // unit[:, None, :]
-        wanted = wanted[sel] // unit
-        key = np.concatenate([ends[sel], norm_steps.reshape(len(sel), -1), mesh_x[sel, None], mesh_y[sel, None]], axis=1)
+        # The fan-out's neighbour differences (mesh_table, cached), in units of the steps' gcd.
+        unit = np.maximum(unit, 1)
+        norm_steps = steps // unit[:, None, :]
+        wanted = wanted // unit
+        key = np.concatenate([ends, norm_steps.reshape(len(pr), -1), mesh_x[:, None], mesh_y[:, None]], axis=1)
         first, inverse = _group_rows(key)
-        tables = [_cached_table(key[i], ends[sel[i]], norm_steps[i], int(mesh_x[sel[i]]), int(mesh_y[sel[i]]))
-                  for i in first]
+        tables = [_cached_table(key[i], ends[i], norm_steps[i], int(mesh_x[i]), int(mesh_y[i])) for i in first]
         M = max(max(len(t.deltas) for t in tables), 1)
         deltas = np.full((len(tables), M, AX), NO_DIFFERENCE, I64)
         t_linked = np.zeros((len(tables), M), I64)
@@ -272,9 +226,9 @@ class Mesh:
             deltas[u, :n], t_linked[u, :n], t_remaining[u, :n] = t.deltas, t.linked, t.remaining
         match = np.all(wanted[:, None, :] == deltas[inverse], axis=2)                      # [P, M]
         m = match.argmax(axis=1)
-        found = match[np.arange(len(sel)), m]
-        linked[pr[sel], pq[sel]] = np.where(found, t_linked[inverse, m], 0)
-        remaining[pr[sel], pq[sel]] = np.where(found, t_remaining[inverse, m], -1)
+        found = match[np.arange(len(pr)), m]
+        linked[pr, pq] = np.where(found, t_linked[inverse, m], 0)
+        remaining[pr, pq] = np.where(found, t_remaining[inverse, m], -1)
         return linked, remaining
 
 

@@ -8,12 +8,12 @@ a ``bitloop`` block: version, code digest, command line and digests of the run's
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from mapper.outdir import OutputDir
 from mapper.run import ModelReport
@@ -72,12 +72,12 @@ def energy_breakdown_svg(summary: dict[str, Any]) -> bytes:
     title = f"{summary['spec']} on {summary['model']} ({summary['phase']}): {summary['energy_pJ'] * 1e-6:.4g} uJ"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
            'font-family="sans-serif" font-size="12">',
-           f'<text x="8" y="20" font-size="13">{escape(title)}</text>']
+           f'<text x="8" y="20" font-size="13">{html.escape(title, quote=False)}</text>']
     for i, (name, pj) in enumerate(parts.items()):
         y = top + i * row_h
-        out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(name)}</text>')
+        out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{html.escape(name, quote=False)}</text>')
         out.append(f'<rect x="{label_w}" y="{y + 3}" width="{bar_w * pj / peak:.2f}" height="{row_h - 6}" fill="#4C72B0">'
-                   f'<title>{escape(name)}: {pj:.6g} pJ</title></rect>')
+                   f'<title>{html.escape(name, quote=False)}: {pj:.6g} pJ</title></rect>')
         out.append(f'<text x="{label_w + bar_w * pj / peak + 4:.2f}" y="{y + 14}">{pj * 1e-6:.4g}</text>')
     out.append(f'<text x="{label_w + bar_w / 2}" y="{height - 8}" text-anchor="middle">energy (uJ)</text>')
     out.append("</svg>")

@@ -296,7 +296,8 @@ class _Guided:
     def fresh(self, c: _Candidates) -> int:
         """How many distinct mappings of ``c`` are not considered yet (orders made canonical in place)."""
         self.canonicalize(c)
-        return len(set(c.keys()).difference(self.cache, self.pruned))
+        cache, pruned = self.cache, self.pruned
+        return len({k for k in c.keys() if k not in cache and k not in pruned})   # O(len(c)), not O(cache)
 
     def evaluate(self, c: _Candidates, threshold: np.ndarray | None = None) -> np.ndarray:
         """Objective of every candidate (inf: invalid or beyond the budget). Orders are made
@@ -311,48 +312,57 @@ class _Guided:
         space, cache, pruned = self.space, self.cache, self.pruned
         self.canonicalize(c)
         keys = c.keys()
-        seen = np.fromiter(map(cache.__contains__, keys), bool, len(keys))
         room = max(0, self.max_evaluations - self.considered())   # new mappings the budget allows
+        known = np.fromiter(map(cache.__contains__, keys), bool, len(keys))
         again = np.zeros(0, np.int64)
         if pruned:
-            waiting = np.nonzero(np.fromiter(map(pruned.__contains__, keys), bool, len(keys)))[0]
-            seen[waiting] = True
-            if threshold is not None:
-                bounds = np.fromiter(map(pruned.__getitem__, map(keys.__getitem__, waiting)), float, len(waiting))
-                waiting = waiting[bounds < threshold[waiting]]
-            again = np.array(sorted({keys[i]: i for i in waiting[::-1].tolist()}.values()), np.int64)
-            for i in again:
-                del pruned[keys[i]]
-            self.stats["pruned"] -= len(again)   # counted once: as evaluated now
-        new = np.nonzero(~seen)[0]
+            held = np.fromiter(map(pruned.__contains__, keys), bool, len(keys))
+            known |= held
+            again = self._unprune(keys, np.nonzero(held)[0], threshold)
+        new = np.nonzero(~known)[0]
         first = dict(zip(map(keys.__getitem__, new[::-1]), new[::-1].tolist()))  # the first position wins
-        pos = np.sort(np.fromiter(first.values(), np.int64, len(first)))
-        pos = pos[:room]
+        pos = np.sort(np.fromiter(first.values(), np.int64, len(first)))[:room]
         if len(pos):
             ok = space.valid(c.idx[pos])
             for i in pos[~ok]:
                 cache[keys[i]] = np.inf
             pos = pos[ok]
+        T, SX, SY = space.assemble(c.idx[pos])
         if len(pos) and threshold is not None and self.bound is not None:
-            limit = np.full(len(keys), -np.inf)
+            limit = np.full(len(keys), -np.inf)   # at a key's first position: its largest threshold
             owner = np.fromiter(map(first.__getitem__, map(keys.__getitem__, new)), np.int64, len(new))
             np.maximum.at(limit, owner, threshold[new])
-            lower = self.bound(c.idx[pos], c.keep[pos])
+            lower = self.bound(T, SX, SY, c.keep[pos])
             cut = lower >= limit[pos]
             pruned.update(zip(map(keys.__getitem__, pos[cut]), lower[cut].tolist()))
             self.stats["pruned"] += int(cut.sum())
-            pos = pos[~cut]
-        pos = np.concatenate([pos, again])
+            pos, T, SX, SY = pos[~cut], T[~cut], SX[~cut], SY[~cut]
+        if len(again):
+            pos = np.concatenate([pos, again])
+            T, SX, SY = (np.concatenate([a, b]) for a, b in zip((T, SX, SY), space.assemble(c.idx[again])))
         for chunk in range(0, len(pos), self.max_batch):
-            rows = pos[chunk:chunk + self.max_batch]
-            T, SX, SY = space.assemble(c.idx[rows])
-            batch = MappingBatch(T, SX, SY, c.order[rows], self.keep_choices[0],
+            part = slice(chunk, chunk + self.max_batch)
+            rows = pos[part]
+            batch = MappingBatch(T[part], SX[part], SY[part], c.order[rows], self.keep_choices[0],
                                  keep_choices=self.keep_choices, keep_index=c.keep[rows])
             chunk_keys = [keys[i] for i in rows]
             cache.update(zip(chunk_keys, self.run(batch, chunk_keys).tolist()))
         if not pruned:
             return np.fromiter(map(cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
         return np.fromiter(map(cache.get, keys, map(pruned.get, keys, itertools.repeat(np.inf))), float, len(keys))
+
+    def _unprune(self, keys: list[bytes], held: np.ndarray, threshold: np.ndarray | None) -> np.ndarray:
+        """Positions (the first of each key) among ``held`` (pruned candidates) whose values are
+        needed now: asked for above their bound, or every one without thresholds. They leave the
+        pruned set: counted once, as evaluated from now on."""
+        if threshold is not None:
+            bounds = np.fromiter(map(self.pruned.__getitem__, map(keys.__getitem__, held)), float, len(held))
+            held = held[bounds < threshold[held]]
+        again = np.array(sorted({keys[i]: i for i in held[::-1].tolist()}.values()), np.int64)
+        for i in again.tolist():
+            del self.pruned[keys[i]]
+        self.stats["pruned"] -= len(again)
+        return again
 
     def values_of(self, c: _Candidates) -> np.ndarray:
         """Values of candidates considered so far: the objective, the lower bound of a pruned

@@ -25,15 +25,15 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 OBJECTIVES = ("energy", "delay", "edp", {"energy": 1.0, "delay": 5.0e3})
 
 
-def _sampled_batch(space: Mapspace, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, MappingBatch]:
-    """(factor-tuple rows, keep patterns, batch) of up to n random valid mappings, as the search builds them."""
+def _sampled_batch(space: Mapspace, rng: np.random.Generator, n: int) -> tuple[tuple, np.ndarray, MappingBatch]:
+    """(factors, keep patterns, batch) of up to n random valid mappings, as the search builds them."""
     idx = space.sample_indices(rng, n)
     idx = idx[space.valid(idx)]
     keep = rng.integers(len(space.keep_patterns), size=len(idx))
     T, SX, SY = space.assemble(idx)
     batch = MappingBatch(T, SX, SY, space.random_orders(rng, T), space.keep_patterns[0],
                          keep_choices=tuple(space.keep_patterns), keep_index=keep)
-    return idx, keep, batch
+    return (T, SX, SY), keep, batch
 
 
 @settings(max_examples=40, deadline=None)
@@ -48,10 +48,10 @@ def test_mapping_bound_never_exceeds_the_mappings_objective(case: dict) -> None:
                             HalfWeights() if case["formats"] else None, frozenset({"DRAM", "RF"}) if case["formats"] else None)
     ert = _ert(rng)
     space = Mapspace(problem, arch)
-    idx, keep, batch = _sampled_batch(space, rng, 200)
+    factors, keep, batch = _sampled_batch(space, rng, 200)
     ev = evaluate_batch(problem, arch, batch, ert, models)
     for objective in OBJECTIVES:
-        bound = MappingBound.for_objective(space, ert, models, objective)(idx, keep)
+        bound = MappingBound.for_objective(space, ert, models, objective)(*factors, keep)
         value = objective_values(ev, objective)
         finite = np.isfinite(value)
         assert np.all(bound[finite] < value[finite]), objective
@@ -62,11 +62,11 @@ def test_mapping_bound_is_exact_on_a_dram_only_arch() -> None:
     """One MAC under DRAM: every mapping moves the compulsory traffic and takes MACs cycles."""
     arch, problem = _one_mac_arch(rf=False), gemm(4, 3, 2)
     space = Mapspace(problem, arch)
-    idx, keep, batch = _sampled_batch(space, np.random.default_rng(0), 50)
+    factors, keep, batch = _sampled_batch(space, np.random.default_rng(0), 50)
     ev = evaluate_batch(problem, arch, batch, HAND_ERT)
-    assert len(idx) > 0 and ev.valid.all()
+    assert len(keep) > 0 and ev.valid.all()
     for objective in OBJECTIVES:
-        bound = MappingBound.for_objective(space, HAND_ERT, BitLevelModels(), objective)(idx, keep)
+        bound = MappingBound.for_objective(space, HAND_ERT, BitLevelModels(), objective)(*factors, keep)
         assert bound == pytest.approx(objective_values(ev, objective), rel=1e-8)
 
 
@@ -75,10 +75,10 @@ def test_mapping_bound_has_each_mappings_compute_cycles() -> None:
     arch = _arch(3, 4, 64, 16, 16, None, None, False)
     problem = gemm(8, 4, 6)
     space = Mapspace(problem, arch)
-    idx, keep, batch = _sampled_batch(space, np.random.default_rng(1), 300)
+    factors, keep, batch = _sampled_batch(space, np.random.default_rng(1), 300)
     models = BitLevelModels(SlowWideLanes())
     ev = evaluate_batch(problem, arch, batch, None, models)
-    bound = MappingBound.for_objective(space, None, models, "delay")(idx, keep)
+    bound = MappingBound.for_objective(space, None, models, "delay")(*factors, keep)
     assert len(set(ev.cycles[ev.valid].tolist())) > 3   # mappings that differ in their cycles
     assert bound[ev.valid] == pytest.approx(ev.cycles[ev.valid], rel=1e-8)
 
