@@ -329,9 +329,10 @@ class _Guided:
             pos = pos[ok]
         T, SX, SY = space.assemble(c.idx[pos])
         if len(pos) and threshold is not None and self.bound is not None:
-            limit = np.full(len(keys), -np.inf)   # at a key's first position: its largest threshold
-            owner = np.fromiter(map(first.__getitem__, map(keys.__getitem__, new)), np.int64, len(new))
-            np.maximum.at(limit, owner, threshold[new])
+            limit = threshold.copy()   # at a key's first position: its largest threshold
+            if len(first) < len(new):
+                owner = np.fromiter(map(first.__getitem__, map(keys.__getitem__, new)), np.int64, len(new))
+                np.maximum.at(limit, owner, threshold[new])
             lower = self.bound(T, SX, SY, c.keep[pos])
             cut = lower >= limit[pos]
             pruned.update(zip(map(keys.__getitem__, pos[cut]), lower[cut].tolist()))
@@ -347,9 +348,7 @@ class _Guided:
                                  keep_choices=self.keep_choices, keep_index=c.keep[rows])
             chunk_keys = [keys[i] for i in rows]
             cache.update(zip(chunk_keys, self.run(batch, chunk_keys).tolist()))
-        if not pruned:
-            return np.fromiter(map(cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
-        return np.fromiter(map(cache.get, keys, map(pruned.get, keys, itertools.repeat(np.inf))), float, len(keys))
+        return self._values(keys)
 
     def _unprune(self, keys: list[bytes], held: np.ndarray, threshold: np.ndarray | None) -> np.ndarray:
         """Positions (the first of each key) among ``held`` (pruned candidates) whose values are
@@ -368,9 +367,15 @@ class _Guided:
         """Values of candidates considered so far: the objective, the lower bound of a pruned
         one, inf for one not considered (orders made canonical in place)."""
         self.canonicalize(c)
-        keys = c.keys()
-        return np.fromiter(map(self.cache.get, keys, map(self.pruned.get, keys, itertools.repeat(np.inf))),
-                           float, len(keys))
+        return self._values(c.keys())
+
+    def _values(self, keys: list[bytes]) -> np.ndarray:
+        values = np.fromiter(map(self.cache.get, keys, itertools.repeat(np.inf)), float, len(keys))
+        if self.pruned:
+            miss = np.nonzero(np.isinf(values))[0]
+            values[miss] = np.fromiter(map(self.pruned.get, map(keys.__getitem__, miss), itertools.repeat(np.inf)),
+                                       float, len(miss))
+        return values
 
     def settle(self, groups: list[tuple[_Candidates, int]]) -> None:
         """Evaluate the pruned candidates of each group (candidates, k) that could rank among
