@@ -57,7 +57,7 @@ class SearchResult:
     exhaustive: bool
     seconds: float
     bound: LowerBound  # lower bounds over the whole mapspace (mapper.bounds); bound.gap(objective) is the optimality gap
-    history: list[tuple[int, float]] = field(default_factory=list)  # (evaluations so far, best objective)
+    history: list[tuple[int, float]] = field(default_factory=list)  # (mappings considered so far, best objective)
     objectives: tuple[float, ...] = ()  # every metric of a lexicographic objective, in order
     pruned: int = 0  # distinct mappings the guided search ruled out by their lower bound, unevaluated
 
@@ -142,7 +142,7 @@ def search(
     ``prune``: the guided search skips a neighbour whose lower bound (mapper.bounds.MappingBound)
     cannot beat the point it descends from; its result, trajectory and budget use are the same
     as without (``max_evaluations`` counts such mappings too), only faster.
-    ``progress(evaluated, best)`` is called after each batch.
+    ``progress(considered, best)`` is called after each batch (mappings evaluated or pruned so far).
     """
     models = models or BitLevelModels()
     space = Mapspace(problem, arch, constraints, imperfect=imperfect)

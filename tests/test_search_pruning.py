@@ -15,7 +15,7 @@ from mapper.bounds import MappingBound
 from mapper.mapspace import Mapspace
 from mapper.model import BitLevelModels, evaluate_batch
 from mapper.nest import MappingBatch
-from mapper.search import objective_values, search
+from mapper.search import _Candidates, _Guided, objective_values, search
 from mapper.spec import load_spec
 from test_bounds import HAND_ERT, HalfWeights, SlowWideLanes, _arch, _ert, _one_mac_arch, cases
 from workloads.problem import conv2d, gemm
@@ -148,3 +148,43 @@ def test_pruned_search_takes_the_steps_of_the_unpruned_one_on_random_spaces(case
             continue
         assert (pruned.mapping, pruned.objectives, pruned.history) == (plain.mapping, plain.objectives, plain.history)
         assert pruned.evaluated + pruned.pruned == plain.evaluated
+
+
+def test_settle_makes_the_k_smallest_values_exact() -> None:
+    """Keep moves rank neighbours by value: ``settle`` evaluates exactly the pruned ones that
+    could rank among the k smallest, so the ranking equals the unpruned one."""
+    spec, problem, models = _spec_case("panacea")
+    space = Mapspace(problem, spec.arch, spec.constraints_for(problem))
+
+    def guided(prune: bool) -> _Guided:
+        stats = {"evaluated": 0, "valid": 0, "pruned": 0}
+
+        def run(batch: MappingBatch, keys=None) -> np.ndarray:
+            stats["evaluated"] += batch.size
+            return objective_values(evaluate_batch(problem, spec.arch, batch, spec.ert, models), "edp")
+
+        bound = MappingBound.for_objective(space, spec.ert, models, "edp") if prune else None
+        return _Guided(space, run, np.random.default_rng(0), stats, 10**6, None, 0.0, 4, 48, 256,
+                       np.zeros(len(space.keep_patterns)), 128, bound)
+
+    idx = space.sample_indices(np.random.default_rng(3), 600)
+    idx = idx[space.valid(idx)]
+    order = space.random_orders(np.random.default_rng(4), space.temporal(idx))
+    keep = np.random.default_rng(5).integers(len(space.keep_patterns), size=len(idx))
+
+    def cands() -> _Candidates:
+        return _Candidates(idx.copy(), order.copy(), keep.copy())
+
+    exact = guided(False).evaluate(cands())
+    pruned = guided(True)
+    threshold = np.full(len(idx), np.quantile(exact[np.isfinite(exact)], 0.1))   # prunes most, not all
+    pruned.evaluate(cands(), threshold)
+    assert pruned.stats["pruned"] > 0
+    for k in (1, 40, 200):
+        c = cands()
+        pruned.settle([(c, k)])
+        values = pruned.values_of(c)
+        rank = np.argsort(values, kind="stable")[:k]
+        assert rank.tolist() == np.argsort(exact, kind="stable")[:k].tolist()
+        assert values[rank].tolist() == exact[rank].tolist()
+    assert pruned.stats["pruned"] > 0, "settling evaluates only what can rank, not every pruned mapping"
