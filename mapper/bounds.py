@@ -222,9 +222,9 @@ def _pattern_terms(space: Mapspace, ert: EnergyTable | None,
 class MappingBound:
     """A lower bound on the objective of individual mappings of ``space``: their keep pattern's
     energy and cycle bounds, with the mapping's own compute cycles (exact: temporal steps times
-    the work model's cycles per step, rounded up as the model's cycles are) in place of the pattern's compute-cycle bound, and its
-    leakage over those cycles. The search skips a neighbour whose bound cannot beat the point
-    it descends from (mapper.search).
+    the work model's cycles per step, rounded up as the model's cycles are) in place of the
+    pattern's compute-cycle bound, and its leakage over those cycles. The search skips a
+    neighbour whose bound cannot beat the point it descends from (mapper.search).
 
     Only objectives that grow with energy and cycles have such a bound (``energy``, ``delay``,
     ``edp``, weighted sums with weights >= 0): :meth:`for_objective` returns None otherwise.
