@@ -36,17 +36,22 @@ def _sampled_batch(space: Mapspace, rng: np.random.Generator, n: int) -> tuple[t
     return (T, SX, SY), keep, batch
 
 
-@settings(max_examples=40, deadline=None)
-@given(case=cases)
-def test_mapping_bound_never_exceeds_the_mappings_objective(case: dict) -> None:
+def _random_arch(case: dict) -> tuple[np.random.Generator, object, BitLevelModels, object]:
+    """(rng, arch, models, ERT) of a ``test_bounds.cases`` example."""
     rng = np.random.default_rng(case["seed"])
     arch = _arch(case["levels"], case["mesh"], case["glb_depth"], case["rf_depth"], case["rf_width"], case["dram_bw"],
                  case["glb_bw"], case["cluster"])
-    shape = case["problem"]
-    problem = conv2d(1, shape[1], 2, shape[2], 1, 3, 1, stride=shape[3]) if shape[0] == "conv" else gemm(*shape)
     models = BitLevelModels(SlowWideLanes() if case["work"] else BitLevelModels().work,
                             HalfWeights() if case["formats"] else None, frozenset({"DRAM", "RF"}) if case["formats"] else None)
-    ert = _ert(rng)
+    return rng, arch, models, _ert(rng)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cases)
+def test_mapping_bound_never_exceeds_the_mappings_objective(case: dict) -> None:
+    rng, arch, models, ert = _random_arch(case)
+    shape = case["problem"]
+    problem = conv2d(1, shape[1], 2, shape[2], 1, 3, 1, stride=shape[3]) if shape[0] == "conv" else gemm(*shape)
     space = Mapspace(problem, arch)
     factors, keep, batch = _sampled_batch(space, rng, 200)
     ev = evaluate_batch(problem, arch, batch, ert, models)
@@ -126,14 +131,9 @@ def test_a_bound_above_some_values_changes_the_search(monkeypatch) -> None:
 @settings(max_examples=15, deadline=None)
 @given(case=cases)
 def test_pruned_search_takes_the_steps_of_the_unpruned_one_on_random_spaces(case: dict) -> None:
-    rng = np.random.default_rng(case["seed"])
-    arch = _arch(case["levels"], case["mesh"], case["glb_depth"], case["rf_depth"], case["rf_width"], case["dram_bw"],
-                 case["glb_bw"], case["cluster"])
-    shape = case["problem"]
+    _, arch, models, ert = _random_arch(case)
+    shape = case["problem"]   # four times larger: a guided search, not an exhaustive one
     problem = conv2d(1, 2 * shape[1], 4, shape[2], 3, 6, 2, stride=shape[3]) if shape[0] == "conv" else gemm(*(4 * s for s in shape))
-    models = BitLevelModels(SlowWideLanes() if case["work"] else BitLevelModels().work,
-                            HalfWeights() if case["formats"] else None, frozenset({"DRAM", "RF"}) if case["formats"] else None)
-    ert = _ert(rng)
     for objective in ("edp", "delay"):
         runs = []
         for prune in (False, True):
