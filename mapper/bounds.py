@@ -142,8 +142,7 @@ def bound_of(energy: np.ndarray, cycles: np.ndarray, objective: Objective) -> Lo
 def pattern_bounds(space: Mapspace, ert: EnergyTable | None = None, models: BitLevelModels | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Energy (pJ) and cycle bounds [P] of the mappings of each keep pattern of ``space``
     (inf for a pattern whose smallest tiles do not fit)."""
-    fits, fixed, leak, cycles = _pattern_terms(space, ert, models or BitLevelModels())
-    return np.where(fits, fixed + leak * cycles, np.inf), np.where(fits, cycles, np.inf)
+    return MappingBound(space, ert, models or BitLevelModels(), "energy").pattern_bounds()
 
 
 def _pattern_terms(space: Mapspace, ert: EnergyTable | None,
@@ -227,7 +226,8 @@ class MappingBound:
     neighbour whose bound cannot beat the point it descends from (mapper.search).
 
     Only objectives that grow with energy and cycles have such a bound (``energy``, ``delay``,
-    ``edp``, weighted sums with weights >= 0): :meth:`for_objective` returns None otherwise.
+    ``edp``, weighted sums with weights >= 0): :attr:`prunes` says so. The per-pattern terms
+    are computed once: :meth:`pattern_bounds` gives the mapspace's per-pattern bounds too.
     """
 
     # The bound is lowered by this fraction so that float rounding in the model's sums can
@@ -238,14 +238,18 @@ class MappingBound:
         self.space, self.models, self.objective = space, models, objective
         self.fits, self.fixed_pJ, self.leak_pJ_per_cycle, self.cycles = _pattern_terms(space, ert, models)
 
-    @classmethod
-    def for_objective(cls, space: Mapspace, ert: EnergyTable | None, models: BitLevelModels,
-                      objective: Objective) -> "MappingBound | None":
-        if isinstance(objective, str):
-            monotone = objective in ("energy", "delay", "edp")
-        else:
-            monotone = not isinstance(objective, (list, tuple)) and all(float(w) >= 0 for w in objective.values())
-        return cls(space, ert, models, objective) if monotone else None
+    @property
+    def prunes(self) -> bool:
+        """Whether the objective grows with energy and cycles (then the bound may prune)."""
+        if isinstance(self.objective, str):
+            return self.objective in ("energy", "delay", "edp")
+        return not isinstance(self.objective, (list, tuple)) and all(float(w) >= 0 for w in self.objective.values())
+
+    def pattern_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Energy (pJ) and cycle bounds [P] of each keep pattern (inf where its smallest tiles
+        do not fit): :func:`pattern_bounds`."""
+        energy = self.fixed_pJ + self.leak_pJ_per_cycle * self.cycles
+        return np.where(self.fits, energy, np.inf), np.where(self.fits, self.cycles, np.inf)
 
     def __call__(self, temporal: np.ndarray, spatial_x: np.ndarray, spatial_y: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """[n] objective lower bounds of the mappings with these factors ([n, levels, dims], as

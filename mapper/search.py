@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from mapper.arch import Arch
-from mapper.bounds import LowerBound, MappingBound, Objective, bound_of, objective_of, pattern_bounds
+from mapper.bounds import LowerBound, MappingBound, Objective, bound_of, objective_of
 from mapper.constraints import Constraints
 from mapper.ert import EnergyTable
 from mapper.mapping import Mapping
@@ -150,7 +150,8 @@ def search(
     if mode not in ("auto", "exhaustive", "guided"):
         raise InputError("<search>", "mode", f"expected auto, exhaustive or guided, got {mode!r}")
     exhaustive = mode == "exhaustive" or (mode == "auto" and space.count(exhaustive_limit) <= exhaustive_limit)
-    energy_lb, cycles_lb = pattern_bounds(space, ert, models)
+    mapping_bound = MappingBound(space, ert, models, objective)
+    energy_lb, cycles_lb = mapping_bound.pattern_bounds()
     best = _Best()
     stats = {"evaluated": 0, "valid": 0, "pruned": 0}
     history: list[tuple[int, float]] = []
@@ -183,7 +184,7 @@ def search(
         step = min_batch if min_batch is not None else default_min_batch(max_evaluations)
         _Guided(space, run, np.random.default_rng(seed), stats, max_evaluations, time_limit_s, start, patience, population,
                 mutants, objective_of(energy_lb, cycles_lb, objective), step,
-                MappingBound.for_objective(space, ert, models, objective) if prune else None).run_search()
+                mapping_bound if prune and mapping_bound.prunes else None).run_search()
 
     if best.batch is None or not np.isfinite(best.value):
         # keep_patterns[0] keeps only what the constraints require: the least each level must hold.

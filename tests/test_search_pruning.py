@@ -56,7 +56,7 @@ def test_mapping_bound_never_exceeds_the_mappings_objective(case: dict) -> None:
     factors, keep, batch = _sampled_batch(space, rng, 200)
     ev = evaluate_batch(problem, arch, batch, ert, models)
     for objective in OBJECTIVES:
-        bound = MappingBound.for_objective(space, ert, models, objective)(*factors, keep)
+        bound = MappingBound(space, ert, models, objective)(*factors, keep)
         value = objective_values(ev, objective)
         finite = np.isfinite(value)
         assert np.all(bound[finite] < value[finite]), objective
@@ -71,7 +71,7 @@ def test_mapping_bound_is_exact_on_a_dram_only_arch() -> None:
     ev = evaluate_batch(problem, arch, batch, HAND_ERT)
     assert len(keep) > 0 and ev.valid.all()
     for objective in OBJECTIVES:
-        bound = MappingBound.for_objective(space, HAND_ERT, BitLevelModels(), objective)(*factors, keep)
+        bound = MappingBound(space, HAND_ERT, BitLevelModels(), objective)(*factors, keep)
         assert bound == pytest.approx(objective_values(ev, objective), rel=1e-8)
 
 
@@ -83,7 +83,7 @@ def test_mapping_bound_has_each_mappings_compute_cycles() -> None:
     factors, keep, batch = _sampled_batch(space, np.random.default_rng(1), 300)
     models = BitLevelModels(SlowWideLanes())
     ev = evaluate_batch(problem, arch, batch, None, models)
-    bound = MappingBound.for_objective(space, None, models, "delay")(*factors, keep)
+    bound = MappingBound(space, None, models, "delay")(*factors, keep)
     assert len(set(ev.cycles[ev.valid].tolist())) > 3   # mappings that differ in their cycles
     assert bound[ev.valid] == pytest.approx(ev.cycles[ev.valid], rel=1e-8)
 
@@ -91,7 +91,8 @@ def test_mapping_bound_has_each_mappings_compute_cycles() -> None:
 def test_objectives_without_a_monotone_bound_are_not_pruned() -> None:
     space = Mapspace(gemm(4, 3, 2), _one_mac_arch(rf=True))
     for objective in (["delay", "energy"], {"energy": 1.0, "delay": -1.0}):
-        assert MappingBound.for_objective(space, HAND_ERT, BitLevelModels(), objective) is None
+        assert not MappingBound(space, HAND_ERT, BitLevelModels(), objective).prunes
+    assert all(MappingBound(space, HAND_ERT, BitLevelModels(), objective).prunes for objective in OBJECTIVES)
 
 
 def _spec_case(name: str):
@@ -163,7 +164,7 @@ def test_settle_makes_the_k_smallest_values_exact() -> None:
             stats["evaluated"] += batch.size
             return objective_values(evaluate_batch(problem, spec.arch, batch, spec.ert, models), "edp")
 
-        bound = MappingBound.for_objective(space, spec.ert, models, "edp") if prune else None
+        bound = MappingBound(space, spec.ert, models, "edp") if prune else None
         return _Guided(space, run, np.random.default_rng(0), stats, 10**6, None, 0.0, 4, 48, 256,
                        np.zeros(len(space.keep_patterns)), 128, bound)
 
