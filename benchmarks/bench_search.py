@@ -9,7 +9,8 @@ optimum; its lower bound is printed instead). Per case: the exhaustive optimum (
 pJ x cycles), the guided search's best over seeds 0..N-1 (min, max), the seed spread
 (max / min - 1), the worst seed's gap to the exhaustive optimum, the gap of the best to
 the lower bound (mapper.bounds), mean evaluations, mappings pruned by their own bound
-(docs/search.md) and seconds per seed, and evaluations per second inside the search. Targets (issue 15): spread <= 1 %, worst gap <= 2 %.
+(docs/search.md) and seconds per seed, and evaluations per second inside the search.
+Targets (issue 15): spread <= 1 %, worst gap <= 2 %.
 
 ``--budgets``: the whole-model default budget (mapper.run.DEFAULT_SEARCH) against 60,000
 evaluations on every unique layer of GPT-2 on Panacea and ResNet-18 on BitVert, per seed:

@@ -33,16 +33,16 @@ _BUILT: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 _BUILT_MAX = 1024
 
 
-def _built_models(spec: Spec, stats: Any | None) -> tuple[Any, Any]:
-    """(work model, format model or None) of ``spec`` for ``stats``, memoized."""
+def _built_models(spec: Spec, family: str, params: dict[str, Any], stats: Any | None) -> tuple[Any, Any]:
+    """(work model, format model or None) of ``spec`` (work model ``family`` with ``params``)
+    for ``stats``, memoized."""
     key = json.dumps([spec.work_model, spec.format_model, stats_identity(stats)], sort_keys=True, default=repr)
     if key in _BUILT:
         _BUILT.move_to_end(key)
         return _BUILT[key]
     from sparsity_models import build_format_model, build_work_model
 
-    family = spec.work_model["family"]
-    work = build_work_model(family, {k: v for k, v in spec.work_model.items() if k != "family"}, stats)
+    work = build_work_model(family, params, stats)
     fmt = None
     if spec.format_model is not None:
         fparams = {k: v for k, v in spec.format_model.items() if k not in ("family", "levels")}
@@ -59,7 +59,7 @@ def _layer_models(spec: Spec, stats: Any | None) -> BitLevelModels:
     try:
         if family == "dense" and not params and spec.format_model is None:
             return BitLevelModels(DenseMAC(), None, None, spec.lockstep_level)
-        work, fmt = _built_models(spec, stats)
+        work, fmt = _built_models(spec, family, params, stats)
         levels = None
         if spec.format_model is not None:
             levels = as_list(spec.format_model.get("levels"), spec.source, "spec.format_model.levels") \

@@ -321,7 +321,7 @@ class _Guided:
             known |= held
             again = self._unprune(keys, np.nonzero(held)[0], threshold)
         new = np.nonzero(~known)[0]
-        first = dict(zip(map(keys.__getitem__, new[::-1]), new[::-1].tolist()))  # the first position wins
+        first = _first_positions(keys, new)
         pos = np.sort(np.fromiter(first.values(), np.int64, len(first)))[:room]
         if len(pos):
             ok = space.valid(c.idx[pos])
@@ -358,7 +358,7 @@ class _Guided:
         if threshold is not None:
             bounds = np.fromiter(map(self.pruned.__getitem__, map(keys.__getitem__, held)), float, len(held))
             held = held[bounds < threshold[held]]
-        again = np.array(sorted({keys[i]: i for i in held[::-1].tolist()}.values()), np.int64)
+        again = np.sort(np.fromiter(_first_positions(keys, held).values(), np.int64))
         for i in again.tolist():
             del self.pruned[keys[i]]
         self.stats["pruned"] -= len(again)
@@ -384,11 +384,13 @@ class _Guided:
         while self.pruned:
             waiting = []
             for c, k in groups:
-                values = self.values_of(c)
+                self.canonicalize(c)
+                keys = c.keys()
+                values = self._values(keys)
                 if k <= 0 or not len(values):
                     continue
                 kth = np.sort(values)[k - 1] if len(values) >= k else np.inf
-                sel = [i for i, key in enumerate(c.keys()) if key in self.pruned and values[i] <= kth]
+                sel = [i for i, key in enumerate(keys) if key in self.pruned and values[i] <= kth]
                 if sel:
                     waiting.append(c.take(np.array(sel, np.int64)))
             if not waiting:
@@ -531,10 +533,8 @@ class _Guided:
     def keep_moves(self, x: _Candidates, near: _Candidates, k: int) -> _Candidates:
         """x and its k best neighbours ``near`` (:meth:`keep_near`, values settled) under every
         keep pattern that keeps or bypasses one more data space at one level (a keep change
-        often needs a tile change)."""
+        often needs a tile change); none without such a pattern."""
         flips = self.neighbour_patterns[int(x.keep[0])]
-        if not len(flips):
-            return x.take(np.zeros(0, np.int64))
         values = self.values_of(near)
         best = np.argsort(values, kind="stable")[:k]
         points = _Candidates.concat([x, near.take(best[np.isfinite(values[best])])])
@@ -671,6 +671,11 @@ class _Guided:
             new_best = min([best] + [t.value for t in trials])
             stale = 0 if new_best < best * (1 - 1e-12) else stale + max(len(trials), 1)
             best = new_best
+
+
+def _first_positions(keys: list[bytes], positions: np.ndarray) -> dict[bytes, int]:
+    """key -> the first of ``positions`` (ascending) holding it."""
+    return dict(zip(map(keys.__getitem__, positions[::-1]), positions[::-1].tolist()))
 
 
 def _neighbour_patterns(space: Mapspace) -> list[np.ndarray]:
